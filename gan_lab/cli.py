@@ -1,0 +1,105 @@
+"""Command line: parse, call, print. No maths here.
+
+Every user error is one line on stderr and exit code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gan_lab.errors import UserError
+
+PROG = "gan_lab"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line (the default prints the whole usage first)."""
+
+    def error(self, message):
+        sys.stderr.write(f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gan_lab import data
+
+    parser = OneLineParser(prog=PROG, description="GANs and VAEs on MNIST and Fashion-MNIST in JAX/Flax.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    train = commands.add_parser("train", help="train a registered model in a new run directory")
+    train.add_argument("model", help="registered model name (see `gan_lab list`)")
+    train.add_argument("--dataset", default=None, help=f"one of {', '.join(data.DATASETS)} (default: fashion-mnist)")
+    train.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the model's)")
+    train.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
+    train.add_argument("--width", type=float, default=None, help="channel multiplier (1.0 = the paper's nets)")
+    train.add_argument("--loss", default=None, help="GAN loss: bce, hinge or lsgan")
+    train.add_argument("--log-every", type=int, default=None, help="steps between loss readings")
+    train.add_argument("--data-dir", default=None, help="dataset directory (else $GAN_LAB_DATA, else the user cache)")
+    train.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<time>)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    commands.add_parser("list", help="list the registered models")
+
+    data_cmd = commands.add_parser("data", help="show where each dataset is (downloading it if missing)")
+    data_cmd.add_argument("--dataset", default=None, help="only this dataset")
+    data_cmd.add_argument("--verify", action="store_true", help="check every file's SHA-256")
+    data_cmd.add_argument("--data-dir", default=None)
+    return parser
+
+
+def cmd_train(args) -> None:
+    from gan_lab import config, runs
+
+    overrides = {
+        "dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
+        "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss, "log_every": args.log_every,
+    }
+    cfg = config.make_config(args.model, overrides)
+    run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress)
+    print(f"run saved in {run_dir}  (samples/final.png, loss_curves.png, metrics.jsonl, config.json)")
+
+
+def cmd_list(args) -> None:
+    from gan_lab import registry
+
+    for name in registry.names():
+        print(f"{name:12s} {registry.get(name).description}")
+
+
+def cmd_data(args) -> None:
+    from gan_lab import data
+
+    if args.dataset is not None and args.dataset not in data.DATASETS:
+        raise UserError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    for name in [args.dataset] if args.dataset else data.DATASETS:
+        for line in data.describe(name, args.data_dir, verify=args.verify):
+            print(line)
+
+
+COMMANDS = {"train": cmd_train, "list": cmd_list, "data": cmd_data}
+
+
+def main(argv=None) -> int:
+    from gan_lab.data import DataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (UserError, DataError) as err:
+        sys.stderr.write(f"{PROG}: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    return 0
