@@ -21,13 +21,6 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text: str) -> int:
-    value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from gan_lab import data
 
@@ -44,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
     train.add_argument("--width", type=float, default=None, help="channel multiplier (1.0 = the paper's nets)")
     train.add_argument("--loss", default=None, help="GAN loss: bce, hinge or lsgan")
+    train.add_argument("--subset", type=int, default=None, help="train on the first N images only")
     train.add_argument("--log-every", type=int, default=None, help="steps between loss readings")
     train.add_argument("--data-dir", default=None, help="dataset directory (else $GAN_LAB_DATA, else the user cache)")
     train.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<time>)")
@@ -64,6 +58,7 @@ def cmd_train(args) -> None:
     overrides = {
         "dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
         "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss, "log_every": args.log_every,
+        "subset": args.subset,
     }
     cfg = config.make_config(args.model, overrides)
     run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress)

@@ -25,6 +25,7 @@ class Config:
     loss: str = "bce"  # adversarial loss pair, see losses.GAN_LOSSES
     arch: str = "conv"  # VAE encoder/decoder: "conv" or "mlp"
     hidden: int = 500  # VAE MLP hidden units
+    subset: int | None = None  # train on the first N training images only (smoke tests, quick looks)
     log_every: int = 50  # steps between loss readings (each one is a device->host copy)
 
 
@@ -60,6 +61,8 @@ def validate(cfg: Config) -> None:
         raise UserError(f"--width must be positive, got {cfg.width}")
     if cfg.loss not in losses.GAN_LOSSES:
         raise UserError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(losses.GAN_LOSSES)}")
+    if cfg.subset is not None and cfg.subset < 1:
+        raise UserError(f"--subset must be at least 1, got {cfg.subset}")
     if cfg.log_every < 1:
         raise UserError(f"--log-every must be at least 1, got {cfg.log_every}")
 

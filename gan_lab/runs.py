@@ -81,7 +81,8 @@ def make_grid_sampler(model):
 def train_run(cfg, out=None, data_dir=None, show_progress: bool = True) -> Path:
     """Train cfg.model on cfg.dataset in a new run directory; returns that directory."""
     model = registry.get(cfg.model).build(cfg)
-    train_images, train_labels = data.to_device(*data.load_split(cfg.dataset, "train", data_dir))
+    images, labels = data.load_split(cfg.dataset, "train", data_dir)
+    train_images, train_labels = data.to_device(images[: cfg.subset], labels[: cfg.subset])
     if cfg.batch_size > train_images.shape[0]:
         raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset ({train_images.shape[0]} images)")
     run_dir = new_run_dir(cfg, out)

@@ -1,20 +1,20 @@
-"""Shared fixtures. Tests read the real datasets from $GAN_LAB_DATA (CI sets it)."""
+"""Shared fixtures. Tests read the real datasets through the project's own data-directory setting:
+$GAN_LAB_DATA if set (CI points it at the shared copy), else the user cache that
+`python -m gan_lab data` / `train` downloads into."""
 
 import os
 from pathlib import Path
 
 import pytest
 
+from gan_lab import data
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """Directory holding <dataset>/<file>.gz for mnist and fashion-mnist.
-
-    Defaults to ../shared/datasets beside the checkout so local runs work; only the tests
-    know that path, the project itself never does.
-    """
-    path = Path(os.environ.get("GAN_LAB_DATA") or Path(__file__).parents[2] / "shared" / "datasets")
+    """Directory holding <dataset>/<file>[.gz] for mnist and fashion-mnist."""
+    path = Path(os.environ.get(data.DATA_ENV) or data.candidate_dirs()[0])
     if not (path / "mnist").is_dir() or not (path / "fashion-mnist").is_dir():
-        pytest.fail(f"no datasets in {path}: set GAN_LAB_DATA to a directory holding "
-                    f"mnist/ and fashion-mnist/ IDX .gz files", pytrace=False)
+        pytest.fail(f"no datasets in {path}: run `python -m gan_lab data` to download them, or set "
+                    f"GAN_LAB_DATA to a directory holding mnist/ and fashion-mnist/", pytrace=False)
     return path

@@ -1,0 +1,45 @@
+"""Small shared pieces for the tests: tiny configs, real-data subsets, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from gan_lab import config, data
+
+TINY = dict(width=0.125, batch_size=32, log_every=5)
+
+
+def tiny_config(model: str, **overrides) -> config.Config:
+    return config.make_config(model, {**TINY, **overrides})
+
+
+def real_subset(data_dir, dataset: str = "mnist", n: int = 512):
+    """The first n real training images and labels, on the device."""
+    images, labels = data.load_split(dataset, "train", data_dir)
+    return data.to_device(images[:n], labels[:n])
+
+
+def leaves_equal(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def run_cli(*args, env=None, cwd=None, timeout=300):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)
+
+
+def assert_one_line_error(result, *fragments):
+    """Exit code 2, exactly one line on stderr, no traceback, and the expected words in it."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]

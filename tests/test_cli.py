@@ -1,0 +1,77 @@
+"""The CLI as a user meets it: through a subprocess, exit codes, one-line errors, the files a run writes."""
+
+import json
+import socket
+
+import pytest
+from PIL import Image
+
+from tests.helpers import assert_one_line_error, run_cli
+
+
+def test_list_names_every_model_with_a_description():
+    result = run_cli("list")
+    assert result.returncode == 0
+    rows = dict(line.split(maxsplit=1) for line in result.stdout.strip().splitlines())
+    assert {"dcgan", "cgan"} <= set(rows) and all(len(text) > 10 for text in rows.values())
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "stylegan9"], ["unknown model 'stylegan9'", "dcgan", "cgan"]),
+        (["train", "dcgan", "--dataset", "cifar"], ["unknown dataset 'cifar'", "mnist", "fashion-mnist"]),
+        (["train", "dcgan", "--epochs", "0"], ["--epochs must be at least 1"]),
+        (["train", "dcgan", "--epochs", "-3"], ["--epochs must be at least 1"]),
+        (["train", "dcgan", "--batch-size", "0"], ["--batch-size must be at least 1"]),
+        (["train", "dcgan", "--steps", "0"], ["--steps must be at least 1"]),
+        (["train", "dcgan", "--lr", "-1"], ["--lr must be positive"]),
+        (["train", "dcgan", "--loss", "wgan-xyz"], ["unknown loss", "hinge"]),
+        (["train", "dcgan", "--epochs", "two"], ["--epochs", "invalid int value"]),
+        (["train"], ["model"]),
+        (["fly"], ["invalid choice"]),
+        (["data", "--dataset", "cifar"], ["unknown dataset 'cifar'"]),
+    ],
+)
+def test_bad_input_is_one_line(args, fragments):
+    assert_one_line_error(run_cli(*args), *fragments)
+
+
+def test_batch_larger_than_the_dataset(data_dir):
+    result = run_cli("train", "dcgan", "--dataset", "mnist", "--batch-size", "70000", env={"GAN_LAB_DATA": str(data_dir)})
+    assert_one_line_error(result, "--batch-size 70000 is larger than the dataset (60000 images)")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_missing_data_without_network_says_where_to_put_the_file(tmp_path):
+    env = {"GAN_LAB_DATA": str(tmp_path / "empty"), "GAN_LAB_DATA_URL": f"http://127.0.0.1:{closed_port()}"}
+    result = run_cli("train", "dcgan", "--dataset", "mnist", env=env)
+    line = assert_one_line_error(result, "train-images-idx3-ubyte", "GAN_LAB_DATA")
+    assert str(tmp_path / "empty") in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir):
+    out = tmp_path / "run"
+    args = ["train", "dcgan", "--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--epochs", "2",
+            "--width", "0.125", "--log-every", "2", "--out", str(out), "--no-progress"]
+    result = run_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["model"] == "dcgan" and saved["config"]["epochs"] == 2
+    assert saved["versions"]["jax"] and saved["device"]["platform"]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    assert {"d_loss", "g_loss", "steps_per_sec"} <= set(records[0])
+    for name in ["samples/epoch_001.png", "samples/epoch_002.png", "samples/final.png", "loss_curves.png"]:
+        assert Image.open(out / name).size[0] > 100, name
+    first = (out / "metrics.jsonl").read_bytes()
+
+    again = run_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
+    assert_one_line_error(again, "already exists", "--resume")
+    assert (out / "metrics.jsonl").read_bytes() == first
