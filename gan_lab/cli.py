@@ -6,6 +6,7 @@ Every user error is one line on stderr and exit code 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from gan_lab.errors import UserError
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     train = commands.add_parser("train", help="train a registered model in a new run directory")
-    train.add_argument("model", help="registered model name (see `gan_lab list`)")
+    train.add_argument("model", nargs="?", help="registered model name (see `gan_lab list`)")
     train.add_argument("--dataset", default=None, help=f"one of {', '.join(data.DATASETS)} (default: fashion-mnist)")
     train.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the model's)")
     train.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--log-every", type=int, default=None, help="steps between loss readings")
     train.add_argument("--data-dir", default=None, help="dataset directory (else $GAN_LAB_DATA, else the user cache)")
     train.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<time>)")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     commands.add_parser("list", help="list the registered models")
@@ -60,8 +62,16 @@ def cmd_train(args) -> None:
         "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss, "log_every": args.log_every,
         "subset": args.subset,
     }
-    cfg = config.make_config(args.model, overrides)
-    run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress)
+    if args.resume is not None:
+        if args.out is not None:
+            raise UserError("--out and --resume exclude each other: a resumed run stays in its own directory")
+        cfg = runs.resume_config(args.resume, {**overrides, "model": args.model})
+    elif args.model is None:
+        raise UserError("name a model to train (see `gan_lab list`), or --resume RUN_DIR")
+    else:
+        cfg = config.make_config(args.model, overrides)
+    run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress,
+                             resume=args.resume)
     print(f"run saved in {run_dir}  (samples/final.png, loss_curves.png, metrics.jsonl, config.json)")
 
 
@@ -93,7 +103,11 @@ def main(argv=None) -> int:
         COMMANDS[args.command](args)
     except (UserError, DataError) as err:
         sys.stderr.write(f"{PROG}: error: {err}\n")
-        return 2
+        sys.stderr.flush()
+        sys.stdout.flush()
+        # Leave at once: after a failed Orbax restore, its I/O threads print tracebacks during a
+        # normal interpreter shutdown, and the user must see one line only.
+        os._exit(2)
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return 130

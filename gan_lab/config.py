@@ -25,6 +25,7 @@ class Config:
     loss: str = "bce"  # adversarial loss pair, see losses.GAN_LOSSES
     arch: str = "conv"  # VAE encoder/decoder: "conv" or "mlp"
     hidden: int = 500  # VAE MLP hidden units
+    binarize: bool = False  # one fixed random binarisation of the pixels (like binarised MNIST)
     subset: int | None = None  # train on the first N training images only (smoke tests, quick looks)
     log_every: int = 50  # steps between loss readings (each one is a device->host copy)
 

@@ -330,3 +330,12 @@ def describe(dataset: str, data_dir: str | os.PathLike | None = None, verify: bo
             status = f"{path}  (not verified; add --verify)" if path else _missing_message(dataset, file, data_dir)
             lines.append(f"  {file}: {status}")
     return lines
+
+
+def binarize(images: np.ndarray, seed: int) -> np.ndarray:
+    """One fixed random binarisation (pixel on with probability intensity/255), as in binarised MNIST.
+
+    The same seed gives the same binary dataset every time, so it is a fixed dataset, not augmentation.
+    """
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(images.shape) < images / 255.0, 255, 0).astype(np.uint8)

@@ -7,6 +7,7 @@ overwritten.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import sys
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab import config as config_lib
-from gan_lab import data, plotting, registry, train
+from gan_lab import checkpoint, data, plotting, registry, train
 from gan_lab.errors import UserError
 
 # One fixed key for every sample grid, so grids compare across epochs, runs, models and datasets.
@@ -78,37 +79,140 @@ def make_grid_sampler(model):
     return jax.jit(lambda state: model.sample(state, key, GRID_SIZE, labels))
 
 
-def train_run(cfg, out=None, data_dir=None, show_progress: bool = True) -> Path:
-    """Train cfg.model on cfg.dataset in a new run directory; returns that directory."""
+# Fixed seeds of the binarised copies of each split, so a binarised dataset is the same everywhere.
+BINARIZE_SEEDS = {"train": 0, "test": 1}
+EVAL_KEY_SEED = 99
+EVAL_CHUNK = 1000
+
+
+def load_images(cfg, split: str, data_dir):
+    """A split on the device as the model sees it: subset (train only) and binarisation applied."""
+    images, labels = data.load_split(cfg.dataset, split, data_dir)
+    if split == "train" and cfg.subset is not None:
+        images, labels = images[: cfg.subset], labels[: cfg.subset]
+    if cfg.binarize:
+        images = data.binarize(images, BINARIZE_SEEDS[split])
+    return data.to_device(images, labels)
+
+
+def make_evaluator(model, images, labels):
+    """`state -> {metric: float}` averaged over the whole split, in chunks to bound memory."""
+    evaluate = jax.jit(model.evaluate)
+    key = jax.random.key(EVAL_KEY_SEED)
+
+    def run(state) -> dict:
+        totals, count = {}, 0
+        for start in range(0, images.shape[0], EVAL_CHUNK):
+            chunk = slice(start, start + EVAL_CHUNK)
+            n = images[chunk].shape[0]
+            values = jax.device_get(evaluate(state, images[chunk], labels[chunk], jax.random.fold_in(key, start)))
+            for name, value in values.items():
+                totals[name] = totals.get(name, 0.0) + float(value) * n
+            count += n
+        return {f"test_{name}": total / count for name, total in totals.items()}
+
+    return run
+
+
+def resume_config(run_dir: Path, requested: dict):
+    """The run's saved config with the flags the user gave; an error names a field that would change the run."""
+    saved = config_lib.load(Path(run_dir) / "config.json")
+    changed = {k: v for k, v in requested.items() if v is not None}
+    resumed = config_lib.Config(**{**dataclasses.asdict(saved), **changed})
+    for name in config_lib.differing_fields(saved, resumed):
+        raise UserError(
+            f"cannot resume {run_dir} with {name}={getattr(resumed, name)!r}: it was trained with "
+            f"{name}={getattr(saved, name)!r} (only epochs, steps and log_every may change on resume)"
+        )
+    config_lib.validate(resumed)
+    return resumed
+
+
+def record_resumption(cfg, path: Path) -> None:
+    """Update config.json for a resumed run, keeping what the first start recorded."""
+    saved = json.loads(path.read_text())
+    extra = {k: v for k, v in saved.items() if k != "config"}
+    extra["resumed"] = extra.get("resumed", []) + [environment()]
+    tmp = path.with_suffix(".json.tmp")
+    config_lib.save(cfg, tmp, extra)
+    tmp.replace(path)
+
+
+def drop_records_after(run_dir: Path, step: int) -> None:
+    """Forget metrics logged after the checkpoint we resume from: those steps are trained again."""
+    kept = [r for r in read_metrics(run_dir) if r["step"] <= step]
+    path = Path(run_dir) / "metrics.jsonl"
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    tmp.replace(path)
+
+
+def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None) -> Path:
+    """Train cfg.model on cfg.dataset in a new run directory (or continue `resume`); returns the directory."""
     model = registry.get(cfg.model).build(cfg)
-    images, labels = data.load_split(cfg.dataset, "train", data_dir)
-    train_images, train_labels = data.to_device(images[: cfg.subset], labels[: cfg.subset])
+    train_images, train_labels = load_images(cfg, "train", data_dir)
     if cfg.batch_size > train_images.shape[0]:
         raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset ({train_images.shape[0]} images)")
-    run_dir = new_run_dir(cfg, out)
-    config_lib.save(cfg, run_dir / "config.json", environment())
+    evaluate = make_evaluator(model, *load_images(cfg, "test", data_dir)) if model.evaluate else None
+
+    if resume is not None:
+        run_dir = Path(resume)
+        abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
+        loop = checkpoint.restore_latest(run_dir, abstract)
+        drop_records_after(run_dir, int(loop.step))
+        record_resumption(cfg, run_dir / "config.json")
+    else:
+        loop = None
+        run_dir = new_run_dir(cfg, out)
+        config_lib.save(cfg, run_dir / "config.json", environment())
+    checkpoints = checkpoint.manager(run_dir)
     sample_grid = make_grid_sampler(model)
     metrics_file = (run_dir / "metrics.jsonl").open("a")
     started = time.perf_counter()
 
-    def on_log(step, epoch, values, steps_per_sec):
-        record = {"step": step, "epoch": epoch, **values, "steps_per_sec": round(steps_per_sec, 3),
-                  "time": round(time.perf_counter() - started, 2)}
-        metrics_file.write(json.dumps(record) + "\n")
+    def log(record: dict) -> None:
+        metrics_file.write(json.dumps({**record, "time": round(time.perf_counter() - started, 2)}) + "\n")
         metrics_file.flush()
+
+    def on_log(step, epoch, values, steps_per_sec):
+        log({"step": step, "epoch": epoch, **values, "steps_per_sec": round(steps_per_sec, 3)})
 
     def on_epoch_end(epoch, loop):
         plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        if evaluate is not None:
+            scores = evaluate(loop.model)
+            log({"step": int(loop.step), "epoch": epoch, **scores})
+            print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        checkpoint.save(checkpoints, int(loop.step), loop)
+
+    def on_interrupt(loop):
+        try:
+            checkpoint.save(checkpoints, int(loop.step), loop)
+            print(f"\ninterrupted: checkpoint saved at step {int(loop.step)}; continue with "
+                  f"`gan_lab train --resume {run_dir}`", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - the step's buffers may have been donated mid-call
+            print(f"\ninterrupted mid-step: the last epoch's checkpoint in {run_dir} is kept", file=sys.stderr)
 
     try:
-        loop = train.fit(model, cfg, train_images, train_labels, on_log=on_log, on_epoch_end=on_epoch_end,
-                         show_progress=show_progress)
+        loop = train.fit(model, cfg, train_images, train_labels, loop=loop, on_log=on_log,
+                         on_epoch_end=on_epoch_end, on_interrupt=on_interrupt, show_progress=show_progress)
         # A run cut short by --steps still gets a picture of where it ended.
-        final_grid = run_dir / "samples" / "final.png"
-        plotting.save_grid(sample_grid(loop.model), final_grid)
+        plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / "final.png")
     finally:
         metrics_file.close()
-        records = read_metrics(run_dir)
+        checkpoints.close()
+        records = [r for r in read_metrics(run_dir) if "steps_per_sec" in r]
         if records:
             plotting.save_loss_curves(records, run_dir / "loss_curves.png", f"{cfg.model} on {cfg.dataset}")
     return run_dir
+
+
+def load_trained(run_dir: Path):
+    """(cfg, model, model state) of a run's latest checkpoint; needs no training data."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} is not a gan_lab run directory (no config.json); pass a directory under runs/")
+    cfg = config_lib.load(run_dir / "config.json")
+    model = registry.get(cfg.model).build(cfg)
+    abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
+    return cfg, model, checkpoint.restore_latest(run_dir, abstract).model

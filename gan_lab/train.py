@@ -83,6 +83,7 @@ def fit(
     loop: LoopState | None = None,
     on_log: Callable[[int, int, dict, float], None] | None = None,
     on_epoch_end: Callable[[int, LoopState], None] | None = None,
+    on_interrupt: Callable[[LoopState], None] | None = None,
     show_progress: bool = True,
 ) -> LoopState:
     """Train `model` on device arrays `images` (N, 28, 28, 1) and `labels` (N,) for cfg.epochs epochs
@@ -90,6 +91,7 @@ def fit(
 
     on_log(step, epoch, metrics, steps_per_sec) runs every cfg.log_every steps and at each epoch's
     end; on_epoch_end(epoch, loop_state) after each complete epoch. Epochs count from 1.
+    On Ctrl-C, on_interrupt(last loop state) runs before the KeyboardInterrupt propagates.
     """
     n_examples = images.shape[0]
     if cfg.batch_size > n_examples:
@@ -104,34 +106,39 @@ def fit(
     train_step = make_train_step(model, cfg.seed, cfg.batch_size, steps_per_epoch)
     epoch_permutation = make_epoch_permutation(cfg.seed, n_examples, steps_per_epoch)
 
-    while step < total_steps:
-        epoch = step // steps_per_epoch + 1
-        epoch_end = min(epoch * steps_per_epoch, total_steps)
-        permutation = epoch_permutation(loop.step)
-        bar = tqdm(
-            total=epoch_end - (epoch - 1) * steps_per_epoch,
-            initial=step - (epoch - 1) * steps_per_epoch,
-            desc=f"epoch {epoch}/{cfg.epochs}",
-            unit="step",
-            disable=not show_progress,
-            dynamic_ncols=True,
-        )
-        last_log_step, last_log_time = step, time.perf_counter()
-        with bar:
-            while step < epoch_end:
-                loop, metrics = train_step(loop, images, labels, permutation)
-                step += 1
-                bar.update(1)
-                if step % cfg.log_every == 0 or step == epoch_end:
-                    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    now = time.perf_counter()
-                    steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                    last_log_step, last_log_time = step, now
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
-                    check_finite(loop)
-                    if on_log is not None:
-                        on_log(step, epoch, values, steps_per_sec)
-        if step == epoch * steps_per_epoch and on_epoch_end is not None:
-            on_epoch_end(epoch, loop)
+    try:
+        while step < total_steps:
+            epoch = step // steps_per_epoch + 1
+            epoch_end = min(epoch * steps_per_epoch, total_steps)
+            permutation = epoch_permutation(loop.step)
+            bar = tqdm(
+                total=epoch_end - (epoch - 1) * steps_per_epoch,
+                initial=step - (epoch - 1) * steps_per_epoch,
+                desc=f"epoch {epoch}/{cfg.epochs}",
+                unit="step",
+                disable=not show_progress,
+                dynamic_ncols=True,
+            )
+            last_log_step, last_log_time = step, time.perf_counter()
+            with bar:
+                while step < epoch_end:
+                    loop, metrics = train_step(loop, images, labels, permutation)
+                    step += 1
+                    bar.update(1)
+                    if step % cfg.log_every == 0 or step == epoch_end:
+                        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                        now = time.perf_counter()
+                        steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                        last_log_step, last_log_time = step, now
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+                        check_finite(loop)
+                        if on_log is not None:
+                            on_log(step, epoch, values, steps_per_sec)
+            if step == epoch * steps_per_epoch and on_epoch_end is not None:
+                on_epoch_end(epoch, loop)
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt(loop)
+        raise
     check_finite(loop)
     return loop

@@ -1,0 +1,151 @@
+"""Variational auto-encoder (Kingma & Welling 2014): Gaussian posterior, reparameterisation,
+Bernoulli likelihood on pixel intensities in [0, 1].
+
+Two registered configurations:
+- `vae`: convolutional encoder/decoder on the GANs' own backbone (conv 64-128, FC 1024, mirrored
+  in the decoder), without BatchNorm so the ELBO of an image does not depend on its batch. Same
+  capacity as DCGAN, so a comparison measures the objective, not the network.
+- `vae-mlp`: Flax's examples/vae (MLP 784-500-20, Adam 1e-3, batch 128, binarised MNIST), to
+  check our numbers against a published figure (experiments/vae_vs_flax_example.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from gan_lab import nets
+from gan_lab.registry import Model, register
+
+PIXELS = 28 * 28
+
+
+class ConvEncoder(nnx.Module):
+    def __init__(self, z_dim: int, width: float, rngs: nnx.Rngs):
+        c14, c7, fc = nets.channels(64, width), nets.channels(128, width), nets.channels(1024, width)
+        self.conv1 = nets.conv_down(1, c14, rngs)
+        self.conv2 = nets.conv_down(c14, c7, rngs)
+        self.fc = nets.dense(7 * 7 * c7, fc, rngs)
+        self.mean = nets.dense(fc, z_dim, rngs)
+        self.log_var = nets.dense(fc, z_dim, rngs)
+
+    def __call__(self, x):  # x: (B, 28, 28, 1) in [0, 1]
+        h = jax.nn.relu(self.conv2(jax.nn.relu(self.conv1(x))))
+        h = jax.nn.relu(self.fc(h.reshape(h.shape[0], -1)))
+        return self.mean(h), self.log_var(h)
+
+
+class ConvDecoder(nnx.Module):
+    def __init__(self, z_dim: int, width: float, rngs: nnx.Rngs):
+        fc, c7, c14 = nets.channels(1024, width), nets.channels(128, width), nets.channels(64, width)
+        self.c7 = c7
+        self.fc1 = nets.dense(z_dim, fc, rngs)
+        self.fc2 = nets.dense(fc, 7 * 7 * c7, rngs)
+        self.deconv1 = nets.conv_up(c7, c14, rngs)
+        self.deconv2 = nets.conv_up(c14, 1, rngs)
+
+    def __call__(self, z):  # -> pixel logits (B, 28, 28, 1)
+        h = jax.nn.relu(self.fc2(jax.nn.relu(self.fc1(z)))).reshape(-1, 7, 7, self.c7)
+        return self.deconv2(jax.nn.relu(self.deconv1(h)))
+
+
+class MLPEncoder(nnx.Module):
+    def __init__(self, z_dim: int, hidden: int, rngs: nnx.Rngs):
+        # Flax's example uses nn.Dense's default init (LeCun normal), so this one does too.
+        self.fc1 = nnx.Linear(PIXELS, hidden, rngs=rngs)
+        self.mean = nnx.Linear(hidden, z_dim, rngs=rngs)
+        self.log_var = nnx.Linear(hidden, z_dim, rngs=rngs)
+
+    def __call__(self, x):
+        h = jax.nn.relu(self.fc1(x.reshape(x.shape[0], PIXELS)))
+        return self.mean(h), self.log_var(h)
+
+
+class MLPDecoder(nnx.Module):
+    def __init__(self, z_dim: int, hidden: int, rngs: nnx.Rngs):
+        self.fc1 = nnx.Linear(z_dim, hidden, rngs=rngs)
+        self.fc2 = nnx.Linear(hidden, PIXELS, rngs=rngs)
+
+    def __call__(self, z):
+        return self.fc2(jax.nn.relu(self.fc1(z))).reshape(-1, 28, 28, 1)
+
+
+class VAE(nnx.Module):
+    def __init__(self, cfg, rngs: nnx.Rngs):
+        if cfg.arch == "mlp":
+            self.encoder, self.decoder = MLPEncoder(cfg.z_dim, cfg.hidden, rngs), MLPDecoder(cfg.z_dim, cfg.hidden, rngs)
+        else:
+            self.encoder, self.decoder = ConvEncoder(cfg.z_dim, cfg.width, rngs), ConvDecoder(cfg.z_dim, cfg.width, rngs)
+
+
+class VAEState(NamedTuple):
+    params: Any
+    opt: Any
+
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) per example, in nats."""
+    return -0.5 * jnp.sum(1.0 + log_var - mean**2 - jnp.exp(log_var), axis=-1)
+
+
+def bernoulli_nll(logits, targets):
+    """-log p(targets | logits) per example, summed over pixels, in nats; targets in [0, 1]."""
+    per_pixel = jax.nn.softplus(logits) - targets * logits  # = -[t log s(l) + (1 - t) log(1 - s(l))]
+    return jnp.sum(per_pixel.reshape(per_pixel.shape[0], -1), axis=-1)
+
+
+def to_unit_pixels(images):
+    return (images + 1.0) / 2.0
+
+
+def negative_elbo(vae: VAE, images, key):
+    """Per-example (-ELBO, reconstruction NLL, KL) with one reparameterised posterior sample."""
+    targets = to_unit_pixels(images)
+    mean, log_var = vae.encoder(targets)
+    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape)
+    reconstruction = bernoulli_nll(vae.decoder(z), targets)
+    kl = gaussian_kl(mean, log_var)
+    return reconstruction + kl, reconstruction, kl
+
+
+def build_vae(cfg) -> Model:
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: VAE(cfg, nnx.Rngs(0))))
+    tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
+
+    def merged(params):
+        return nnx.merge(graphdef, params, copy=True)
+
+    def init(key) -> VAEState:
+        params = nnx.state(VAE(cfg, nnx.Rngs(key)), nnx.Param)
+        return VAEState(params, tx.init(params))
+
+    def step(state: VAEState, images, labels, key):
+        def objective(params):
+            nelbo, reconstruction, kl = negative_elbo(merged(params), images, key)
+            return jnp.mean(nelbo), (jnp.mean(reconstruction), jnp.mean(kl))
+
+        (loss, (reconstruction, kl)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        updates, opt = tx.update(grads, state.opt, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return VAEState(params, opt), {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+
+    def sample(state: VAEState, key, n: int, labels=None):
+        z = jax.random.normal(key, (n, cfg.z_dim))
+        return 2.0 * jax.nn.sigmoid(merged(state.params).decoder(z)) - 1.0  # Bernoulli means
+
+    def evaluate(state: VAEState, images, labels, key):
+        """Mean negative ELBO (nats per image) of `images`, one posterior sample each."""
+        nelbo, reconstruction, kl = negative_elbo(merged(state.params), images, key)
+        return {"neg_elbo": jnp.mean(nelbo), "reconstruction": jnp.mean(reconstruction), "kl": jnp.mean(kl)}
+
+    return Model(init=init, step=step, sample=sample, conditional=False, evaluate=evaluate)
+
+
+register("vae", "VAE, conv encoder/decoder on the GAN backbone (no BN), z=20, Bernoulli pixels, Adam 1e-3",
+         lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=20)(build_vae)
+register("vae-mlp", "Flax examples/vae: MLP 784-500-20, Adam 1e-3, batch 128, binarised pixels",
+         arch="mlp", hidden=500, lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=30, binarize=True)(build_vae)

@@ -1,0 +1,92 @@
+"""Checkpoints: resume is bitwise exact, broken checkpoints are one-line errors, sampling needs no data."""
+
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from gan_lab import checkpoint, runs
+from gan_lab.errors import UserError
+from tests.helpers import assert_one_line_error, run_cli
+
+SMALL = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--width", "0.125", "--log-every", "2",
+         "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def straight_and_resumed(tmp_path_factory, data_dir):
+    """Run A: 2 epochs straight. Run B: 1 epoch, then --resume to 2 epochs. Both through the CLI."""
+    root = tmp_path_factory.mktemp("resume")
+    env = {"GAN_LAB_DATA": str(data_dir)}
+    a, b = root / "straight", root / "resumed"
+    assert run_cli("train", "dcgan", *SMALL, "--epochs", "2", "--out", str(a), env=env).returncode == 0
+    first = run_cli("train", "dcgan", *SMALL, "--epochs", "1", "--out", str(b), env=env)
+    assert first.returncode == 0, first.stderr
+    second = run_cli("train", "--resume", str(b), "--epochs", "2", "--no-progress", env=env)
+    assert second.returncode == 0, second.stderr
+    return a, b
+
+
+def latest_state(run_dir):
+    return runs.load_trained(run_dir)[2]
+
+
+def test_one_epoch_resume_one_epoch_equals_two_epochs_bitwise(straight_and_resumed):
+    a, b = straight_and_resumed
+    state_a, state_b = latest_state(a), latest_state(b)
+    leaves_a, leaves_b = jax.tree.leaves(state_a), jax.tree.leaves(state_b)
+    assert len(leaves_a) == len(leaves_b) > 10
+    assert all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b))
+    losses = lambda run: [(r["step"], r["d_loss"], r["g_loss"]) for r in runs.read_metrics(run)]  # noqa: E731
+    assert losses(a) == losses(b) and len(losses(a)) == 4
+    assert sorted(p.name for p in (b / "samples").glob("epoch_*.png")) == ["epoch_001.png", "epoch_002.png"]
+    assert len(json.loads((b / "config.json").read_text())["resumed"]) == 1
+
+
+def test_only_the_last_checkpoints_are_kept(straight_and_resumed):
+    a, _ = straight_and_resumed
+    steps = sorted(int(p.name) for p in (a / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [4, 8]  # one per epoch, at most checkpoint.KEEP_LAST
+
+
+def test_a_half_written_checkpoint_leaves_the_previous_one_usable(straight_and_resumed, tmp_path):
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    # What a save killed half-way leaves: Orbax's temporary directory for the next step.
+    partial = copy / "checkpoints" / "12.orbax-checkpoint-tmp-1234"
+    partial.mkdir()
+    (partial / "garbage").write_bytes(b"\0" * 10)
+    state = latest_state(copy)
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(latest_state(a))))
+
+
+def test_corrupt_and_missing_checkpoints_are_one_line_errors(straight_and_resumed, tmp_path, data_dir):
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    for path in (copy / "checkpoints" / "8").rglob("*"):
+        if path.is_file() and path.stat().st_size > 0 and "METADATA" not in path.name:
+            path.write_bytes(b"not a checkpoint")
+    result = run_cli("train", "--resume", str(copy), "--epochs", "3", env={"GAN_LAB_DATA": str(data_dir)})
+    assert_one_line_error(result, "unreadable", str(copy / "checkpoints" / "8"))
+
+    shutil.rmtree(copy / "checkpoints")
+    result = run_cli("train", "--resume", str(copy), "--epochs", "3", env={"GAN_LAB_DATA": str(data_dir)})
+    assert_one_line_error(result, "no checkpoint in")
+    assert_one_line_error(run_cli("train", "--resume", str(tmp_path / "nowhere")), "cannot read run config")
+
+
+def test_resume_with_a_config_that_matters_names_the_field(straight_and_resumed, data_dir):
+    a, _ = straight_and_resumed
+    result = run_cli("train", "--resume", str(a), "--batch-size", "16", env={"GAN_LAB_DATA": str(data_dir)})
+    assert_one_line_error(result, "batch_size=16", "batch_size=32")
+    result = run_cli("train", "cgan", "--resume", str(a), env={"GAN_LAB_DATA": str(data_dir)})
+    assert_one_line_error(result, "model='cgan'", "model='dcgan'")
+
+
+def test_restore_without_checkpoint_dir_raises(tmp_path):
+    with pytest.raises(UserError, match="no checkpoint"):
+        checkpoint.restore_latest(tmp_path, None)
