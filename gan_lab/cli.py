@@ -45,6 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    sample = commands.add_parser("sample", help="pictures and exports from a trained run (no training data needed)")
+    sample.add_argument("run_dir", help="a run directory, e.g. runs/cgan-fashion-mnist-...")
+    sample.add_argument("--sheet", choices=["wardrobe", "interpolate"], default=None,
+                        help="wardrobe: a row per class, a column per style; interpolate: latent walks")
+    sample.add_argument("--gif", action="store_true", help="animate the run's per-epoch grids")
+    sample.add_argument("--n", type=int, default=None, help="export N samples as uint8 to an .npz (with --out)")
+    sample.add_argument("--labels", default=None, help="conditional models only: classes to draw, e.g. 0,3,9")
+    sample.add_argument("--seed", type=int, default=0, help="noise seed")
+    sample.add_argument("--out", default=None, help="output file (default: RUN_DIR/sheets/..., never overwritten)")
+
+    compare = commands.add_parser("compare", help="one sheet comparing models across datasets")
+    compare.add_argument("models", nargs="+", help="registered model names")
+    compare.add_argument("--datasets", nargs="+", default=list(data.DATASETS))
+    compare.add_argument("--runs-dir", default="runs", help="where to look for finished runs (and put new ones)")
+    compare.add_argument("--out", default=None, help="sheet path (default: comparison-<time>.png)")
+    compare.add_argument("--epochs", type=int, default=None, help="use/train runs of this many epochs")
+    compare.add_argument("--steps", type=int, default=None)
+    compare.add_argument("--width", type=float, default=None)
+    compare.add_argument("--subset", type=int, default=None)
+    compare.add_argument("--seed", type=int, default=0, help="noise seed of the sheet")
+    compare.add_argument("--data-dir", default=None)
+    compare.add_argument("--no-progress", action="store_true")
+
     commands.add_parser("list", help="list the registered models")
 
     data_cmd = commands.add_parser("data", help="show where each dataset is (downloading it if missing)")
@@ -75,6 +98,46 @@ def cmd_train(args) -> None:
     print(f"run saved in {run_dir}  (samples/final.png, loss_curves.png, metrics.jsonl, config.json)")
 
 
+def parse_labels(text: str | None):
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--labels takes class numbers separated by commas, e.g. 0,3,9; got {text!r}") from None
+
+
+def cmd_sample(args) -> None:
+    from gan_lab import sheets
+
+    labels = parse_labels(args.labels)
+    if args.n is not None:
+        if args.n < 1:
+            raise UserError(f"--n must be at least 1, got {args.n}")
+        print(f"wrote {sheets.export(args.run_dir, args.n, args.seed, args.out, labels)}")
+    elif args.gif:
+        print(f"wrote {sheets.epoch_gif(args.run_dir, args.out)}")
+    elif args.sheet == "interpolate":
+        if labels is not None:
+            raise UserError("--labels does not apply to --sheet interpolate (row i draws class i mod 10)")
+        print(f"wrote {sheets.interpolation(args.run_dir, args.seed, args.out)}")
+    else:
+        print(f"wrote {sheets.wardrobe(args.run_dir, args.seed, labels, args.out)}")
+
+
+def cmd_compare(args) -> None:
+    import time
+
+    from gan_lab import sheets
+
+    settings = {k: v for k, v in {"epochs": args.epochs, "steps": args.steps, "width": args.width,
+                                  "subset": args.subset}.items() if v is not None}
+    out = args.out or f"comparison-{time.strftime('%Y%m%d-%H%M%S')}.png"
+    path = sheets.compare(args.models, args.datasets, args.runs_dir, out, settings, data_dir=args.data_dir,
+                          seed=args.seed, show_progress=not args.no_progress)
+    print(f"wrote {path}")
+
+
 def cmd_list(args) -> None:
     from gan_lab import registry
 
@@ -92,7 +155,7 @@ def cmd_data(args) -> None:
             print(line)
 
 
-COMMANDS = {"train": cmd_train, "list": cmd_list, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "list": cmd_list, "data": cmd_data}
 
 
 def main(argv=None) -> int:

@@ -59,3 +59,65 @@ def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def _strip(images, ncol: int, pad: int = 2) -> np.ndarray:
+    """Model images (N, 28, 28[, 1]) in [-1, 1] as one grid image in [0, 1]."""
+    return image_grid(to_unit_range(images), ncol, pad=pad)
+
+
+def save_labelled_rows(rows, row_names, path: Path, title: str, scale: int = 3) -> Path:
+    """A sheet of image rows (R, C, 28, 28[, 1]) in [-1, 1], each row named on its left."""
+    rows = np.asarray(rows)
+    n_rows, n_cols = rows.shape[:2]
+    grid = upscale(_strip(rows.reshape(n_rows * n_cols, *rows.shape[2:]), n_cols), scale)
+    row_height = grid.shape[0] / n_rows
+    label_width = 1.4 if max(len(name) for name in row_names) > 2 else 0.5
+    dpi = 100
+    fig_width, fig_height = grid.shape[1] / dpi + label_width + 0.2, grid.shape[0] / dpi + 0.6
+    fig = plt.figure(figsize=(fig_width, fig_height), dpi=dpi)
+    ax = fig.add_axes([(label_width) / fig_width, 0.1 / fig_height, grid.shape[1] / dpi / fig_width,
+                       grid.shape[0] / dpi / fig_height])
+    ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_yticks([row_height * (i + 0.5) for i in range(n_rows)], list(row_names), fontsize=11)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    fig.suptitle(title, y=1 - 0.12 / fig_height, va="top", fontsize=12)
+    fig.savefig(path, dpi=dpi, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_comparison_sheet(blocks: dict, row_names, column_names, path: Path, title: str, ncol: int = 10,
+                          scale: int = 2) -> Path:
+    """A table of image blocks: blocks[(row, column)] = (images in [-1, 1], caption)."""
+    first = next(iter(blocks.values()))[0]
+    cell = upscale(_strip(first, ncol), scale)
+    panel_w, panel_h = cell.shape[1] / 100, cell.shape[0] / 100 + 0.35
+    fig, axes = plt.subplots(len(row_names), len(column_names), squeeze=False,
+                             figsize=(panel_w * len(column_names) + 0.3, panel_h * len(row_names) + 0.5), dpi=100)
+    for r, row in enumerate(row_names):
+        for c, column in enumerate(column_names):
+            ax = axes[r][c]
+            ax.axis("off")
+            if (row, column) in blocks:
+                images, caption = blocks[(row, column)]
+                ax.imshow(upscale(_strip(images, ncol), scale), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title(caption, fontsize=10)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_gif(frame_paths, path: Path, seconds_per_frame: float = 0.5) -> Path:
+    """Animate PNG frames (e.g. a run's per-epoch grids); the last frame lingers."""
+    from PIL import Image
+
+    frames = [Image.open(p).convert("L") for p in frame_paths]
+    durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [2000]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return Path(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, NamedTuple
 
+import jax
+
 from gan_lab.errors import UserError
 
 
@@ -16,9 +18,14 @@ class Model(NamedTuple):
 
     init: Callable  # key -> state (a pytree of arrays)
     step: Callable  # (state, images, labels, key) -> (state, {metric name: scalar})
-    sample: Callable  # (state, key, n, labels or None) -> images
-    conditional: bool  # True if `sample` accepts class labels
+    decode: Callable  # (state, z (N, z_dim), labels (N,) or None) -> images
+    z_dim: int  # size of the latent (noise) vector `decode` takes
+    conditional: bool  # True if `decode` takes class labels
     evaluate: Callable | None = None  # (state, images, labels, key) -> {metric: scalar}, e.g. test ELBO
+
+    def sample(self, state, key, n: int, labels=None):
+        """n images from standard-normal latents drawn with `key`: the same key, the same noise."""
+        return self.decode(state, jax.random.normal(key, (n, self.z_dim)), labels)
 
 
 @dataclasses.dataclass(frozen=True)

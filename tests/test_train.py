@@ -37,8 +37,8 @@ def test_non_finite_loss_stops_the_run_naming_the_step(data_dir):
         # A loss that turns into NaN at the fourth step (state counts the calls).
         return state + 1, {"loss": jnp.where(state >= 3, jnp.nan, 1.0)}
 
-    nan_at_step_3 = Model(init=lambda key: jnp.zeros((), jnp.int32), step=step,
-                          sample=lambda state, key, n, labels=None: jnp.zeros((n, 28, 28, 1)), conditional=False)
+    nan_at_step_3 = Model(init=lambda key: jnp.zeros((), jnp.int32), step=step, z_dim=2, conditional=False,
+                          decode=lambda state, z, labels=None: jnp.zeros((z.shape[0], 28, 28, 1)))
     cfg = tiny_config("dcgan", batch_size=8, epochs=2, log_every=5)
     with pytest.raises(train.TrainingDiverged, match="at step 3;"):
         train.fit(nan_at_step_3, cfg, images, labels, show_progress=False)

@@ -96,9 +96,8 @@ def build_gan(cfg, conditional: bool) -> Model:
         }
         return GANState(g_params, g_rest, d_params, d_rest, g_opt, d_opt), metrics
 
-    def sample(state: GANState, key, n: int, labels=None):
-        z = jax.random.normal(key, (n, cfg.z_dim))
+    def decode(state: GANState, z, labels=None):
         images, _ = generate(state.g_params, state.g_rest, z, labels, train=False)
         return images
 
-    return Model(init=init, step=step, sample=sample, conditional=conditional)
+    return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=conditional)

@@ -133,16 +133,15 @@ def build_vae(cfg) -> Model:
         params = optax.apply_updates(state.params, updates)
         return VAEState(params, opt), {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
-    def sample(state: VAEState, key, n: int, labels=None):
-        z = jax.random.normal(key, (n, cfg.z_dim))
-        return 2.0 * jax.nn.sigmoid(merged(state.params).decoder(z)) - 1.0  # Bernoulli means
+    def decode(state: VAEState, z, labels=None):
+        return 2.0 * jax.nn.sigmoid(merged(state.params).decoder(z)) - 1.0  # Bernoulli means, in [-1, 1]
 
     def evaluate(state: VAEState, images, labels, key):
         """Mean negative ELBO (nats per image) of `images`, one posterior sample each."""
         nelbo, reconstruction, kl = negative_elbo(merged(state.params), images, key)
         return {"neg_elbo": jnp.mean(nelbo), "reconstruction": jnp.mean(reconstruction), "kl": jnp.mean(kl)}
 
-    return Model(init=init, step=step, sample=sample, conditional=False, evaluate=evaluate)
+    return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=False, evaluate=evaluate)
 
 
 register("vae", "VAE, conv encoder/decoder on the GAN backbone (no BN), z=20, Bernoulli pixels, Adam 1e-3",
