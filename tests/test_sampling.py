@@ -1,0 +1,128 @@
+"""Sampling and sheets: the class rows really ask for every class, exports are what they say, and every
+sampling error is one line."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_lab import registry, sampling
+from gan_lab.errors import UserError
+from tests.helpers import assert_one_line_error, run_cli, tiny_config
+
+SMALL = ["--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "2", "--no-progress"]
+
+
+def recording(model):
+    """The model with a decode that records what it was asked for."""
+    calls = []
+
+    def decode(state, z, labels=None):
+        calls.append((np.asarray(z), None if labels is None else np.asarray(labels)))
+        return model.decode(state, z, labels)
+
+    return model._replace(decode=decode), calls
+
+
+def test_wardrobe_rows_ask_for_every_class_with_one_style_per_column():
+    model, calls = recording(registry.get("cgan").build(tiny_config("cgan")))
+    state = model.init(jax.random.key(0))
+    images, labels = sampling.class_rows(model, state, jax.random.key(1), 6, range(10))
+    (z, asked), = calls
+    assert images.shape == (10, 6, 28, 28, 1)
+    assert sorted(set(asked.tolist())) == list(range(10))
+    assert np.array_equal(asked.reshape(10, 6), np.repeat(np.arange(10)[:, None], 6, axis=1))
+    z = z.reshape(10, 6, -1)
+    assert all(np.array_equal(z[0], z[row]) for row in range(10))  # same style down each column
+    assert not np.array_equal(z[0, 0], z[0, 1])
+    rows = np.asarray(images)
+    assert all(not np.allclose(rows[a], rows[b]) for a in range(10) for b in range(a + 1, 10))
+
+
+def test_label_checks():
+    dcgan = registry.get("dcgan").build(tiny_config("dcgan"))
+    cgan = registry.get("cgan").build(tiny_config("cgan"))
+    with pytest.raises(UserError, match="unconditional"):
+        sampling.check_labels(dcgan, [1], "dcgan")
+    with pytest.raises(UserError, match="label 10 is out of range"):
+        sampling.check_labels(cgan, [3, 10], "cgan")
+    with pytest.raises(UserError, match="label -1 is out of range"):
+        sampling.check_labels(cgan, [-1], "cgan")
+    sampling.check_labels(cgan, [0, 9], "cgan")
+    sampling.check_labels(dcgan, None, "dcgan")
+
+
+def test_slerp_ends_at_its_endpoints_and_keeps_the_norm():
+    z0, z1 = jax.random.normal(jax.random.key(0), (2, 64))
+    assert np.allclose(sampling.slerp(z0, z1, 0.0), z0, atol=1e-5)
+    assert np.allclose(sampling.slerp(z0, z1, 1.0), z1, atol=1e-5)
+    middle = sampling.slerp(z0, z1, 0.5)
+    assert float(jnp.linalg.norm(middle)) > 0.9 * min(float(jnp.linalg.norm(z0)), float(jnp.linalg.norm(z1)))
+
+
+def test_export_is_uint8_with_the_labels_used():
+    cgan = registry.get("cgan").build(tiny_config("cgan"))
+    images, labels = sampling.export_samples(cgan, cgan.init(jax.random.key(0)), jax.random.key(1), 25, chunk=10)
+    assert images.shape == (25, 28, 28) and images.dtype == np.uint8
+    assert labels.tolist() == [i % 10 for i in range(25)]
+    dcgan = registry.get("dcgan").build(tiny_config("dcgan"))
+    _, labels = sampling.export_samples(dcgan, dcgan.init(jax.random.key(0)), jax.random.key(1), 5)
+    assert labels.tolist() == [-1] * 5
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("sample")
+    env = {"GAN_LAB_DATA": str(data_dir)}
+    for model in ("cgan", "dcgan"):
+        result = run_cli("train", model, "--dataset", "fashion-mnist", *SMALL, "--out", str(root / model), env=env)
+        assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_sheets_from_the_cli(trained_runs, tmp_path):
+    cgan = trained_runs / "cgan"
+    env = {"GAN_LAB_DATA": str(tmp_path / "no-data-here")}  # sampling needs no training data
+    for args, name in [(["--sheet", "wardrobe"], "wardrobe-seed0.png"), (["--sheet", "interpolate"], "interpolate-seed0.png"),
+                       (["--gif"], "epochs.gif")]:
+        result = run_cli("sample", str(cgan), *args, env=env)
+        assert result.returncode == 0, result.stderr
+        picture = Image.open(cgan / "sheets" / name)
+        assert picture.size[0] >= 300, (name, picture.size)
+    assert Image.open(cgan / "sheets" / "epochs.gif").n_frames == 2
+    again = run_cli("sample", str(cgan), "--sheet", "wardrobe", env=env)
+    assert again.returncode == 0 and (cgan / "sheets" / "wardrobe-seed0-2.png").exists()  # never overwritten
+
+    out = tmp_path / "samples.npz"
+    assert run_cli("sample", str(cgan), "--n", "30", "--labels", "2,7", "--out", str(out), env=env).returncode == 0
+    exported = np.load(out)
+    assert exported["images"].shape == (30, 28, 28) and exported["images"].dtype == np.uint8
+    assert set(exported["labels"].tolist()) == {2, 7}
+
+
+def test_sampling_errors_are_one_line(trained_runs, tmp_path):
+    cgan, dcgan = trained_runs / "cgan", trained_runs / "dcgan"
+    assert_one_line_error(run_cli("sample", str(dcgan), "--labels", "3"), "dcgan is unconditional")
+    assert_one_line_error(run_cli("sample", str(cgan), "--labels", "3,11"), "label 11 is out of range")
+    assert_one_line_error(run_cli("sample", str(cgan), "--labels", "shoe"), "--labels takes class numbers")
+    assert_one_line_error(run_cli("sample", str(tmp_path)), "not a gan_lab run directory")
+    existing = tmp_path / "taken.png"
+    existing.write_bytes(b"mine")
+    assert_one_line_error(run_cli("sample", str(cgan), "--out", str(existing)), "already exists")
+    assert existing.read_bytes() == b"mine"
+
+
+def test_compare_trains_what_is_missing_then_reuses_it(tmp_path, data_dir):
+    env = {"GAN_LAB_DATA": str(data_dir)}
+    args = ["compare", "dcgan", "vae", "--datasets", "mnist", "fashion-mnist", "--runs-dir", str(tmp_path / "runs"),
+            "--epochs", "1", "--subset", "128", "--width", "0.125", "--no-progress"]
+    first = run_cli(*args, "--out", str(tmp_path / "a.png"), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("training one") == 4
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+    second = run_cli(*args, "--out", str(tmp_path / "b.png"), env=env)
+    assert second.returncode == 0 and "training one" not in second.stdout
+    assert Image.open(tmp_path / "b.png").size[0] > 400
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
+    assert_one_line_error(run_cli("compare", "dcgan", "--datasets", "cifar"), "unknown dataset 'cifar'")
