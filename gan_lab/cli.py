@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
     train.add_argument("--width", type=float, default=None, help="channel multiplier (1.0 = the paper's nets)")
     train.add_argument("--loss", default=None, help="GAN loss: bce, hinge or lsgan")
+    train.add_argument("--devices", type=int, default=None, help="local devices to split each batch over")
     train.add_argument("--subset", type=int, default=None, help="train on the first N images only")
     train.add_argument("--log-every", type=int, default=None, help="steps between loss readings")
     train.add_argument("--data-dir", default=None, help="dataset directory (else $GAN_LAB_DATA, else the user cache)")
@@ -83,7 +84,7 @@ def cmd_train(args) -> None:
     overrides = {
         "dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
         "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss, "log_every": args.log_every,
-        "subset": args.subset,
+        "subset": args.subset, "devices": args.devices,
     }
     if args.resume is not None:
         if args.out is not None:

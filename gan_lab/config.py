@@ -28,10 +28,11 @@ class Config:
     binarize: bool = False  # one fixed random binarisation of the pixels (like binarised MNIST)
     subset: int | None = None  # train on the first N training images only (smoke tests, quick looks)
     log_every: int = 50  # steps between loss readings (each one is a device->host copy)
+    devices: int = 1  # local devices to split each batch over (data parallel)
 
 
 # Fields that may change between a run and its resumption without changing what is computed.
-RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every"})
+RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every", "devices"})
 
 
 def make_config(model: str, overrides: dict) -> Config:
@@ -64,6 +65,8 @@ def validate(cfg: Config) -> None:
         raise UserError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(losses.GAN_LOSSES)}")
     if cfg.subset is not None and cfg.subset < 1:
         raise UserError(f"--subset must be at least 1, got {cfg.subset}")
+    if cfg.devices < 1:
+        raise UserError(f"--devices must be at least 1, got {cfg.devices}")
     if cfg.log_every < 1:
         raise UserError(f"--log-every must be at least 1, got {cfg.log_every}")
 

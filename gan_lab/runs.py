@@ -122,7 +122,7 @@ def resume_config(run_dir: Path, requested: dict):
     for name in config_lib.differing_fields(saved, resumed):
         raise UserError(
             f"cannot resume {run_dir} with {name}={getattr(resumed, name)!r}: it was trained with "
-            f"{name}={getattr(saved, name)!r} (only epochs, steps and log_every may change on resume)"
+            f"{name}={getattr(saved, name)!r} (only epochs, steps, log_every and devices may change on resume)"
         )
     config_lib.validate(resumed)
     return resumed

@@ -8,11 +8,14 @@ fold_in(root_key, step), so a resumed run draws exactly the numbers a straight r
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from gan_lab.errors import UserError
@@ -39,7 +42,20 @@ def init_loop_state(model: Model, seed: int) -> LoopState:
     return LoopState(model.init(init_key), jnp.zeros((), jnp.int32), jnp.full((), -1, jnp.int32))
 
 
-def make_epoch_permutation(seed: int, n_examples: int, steps_per_epoch: int) -> Callable:
+def make_mesh(n_devices: int = 1) -> Mesh:
+    """A 1-D mesh over the first n local devices; the batch is split along its "batch" axis."""
+    devices = jax.local_devices()
+    if not 1 <= n_devices <= len(devices):
+        raise UserError(f"--devices {n_devices} is not available: this process sees {len(devices)} "
+                        f"{devices[0].platform} device(s)")
+    return Mesh(np.array(devices[:n_devices]), ("batch",))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def make_epoch_permutation(seed: int, n_examples: int, steps_per_epoch: int, mesh: Mesh | None = None) -> Callable:
     """Jitted `step -> permutation of the epoch that step falls in`; no host data involved."""
     _, _, shuffle_key = root_keys(seed)
 
@@ -47,23 +63,41 @@ def make_epoch_permutation(seed: int, n_examples: int, steps_per_epoch: int) -> 
         epoch = step // steps_per_epoch
         return jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n_examples)
 
-    return jax.jit(epoch_permutation)
+    return jax.jit(epoch_permutation, out_shardings=replicated(mesh or make_mesh()))
 
 
-def make_train_step(model: Model, seed: int, batch_size: int, steps_per_epoch: int) -> Callable:
-    """Jitted `(loop_state, images, labels, permutation) -> (loop_state, metrics)`; donates the state."""
+@functools.lru_cache(maxsize=16)
+def make_train_step(model: Model, seed: int, batch_size: int, steps_per_epoch: int, mesh: Mesh | None = None) -> Callable:
+    """Jitted `(loop_state, images, labels, permutation) -> (loop_state, metrics)`; donates the state.
+
+    Data parallel over `mesh`: the state and the dataset are replicated, each batch is split across
+    the devices, and XLA's SPMD partitioner inserts the cross-device reductions (so BatchNorm still
+    sees the whole batch and one device or several compute the same step). Memoised, so a run
+    continued in the same process (e.g. after restoring a checkpoint) reuses the compiled step.
+    """
+    mesh = mesh or make_mesh()
     _, step_key, _ = root_keys(seed)
+    batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
 
     def train_step(loop: LoopState, images, labels, permutation):
         start = (loop.step % steps_per_epoch) * batch_size
         batch_index = jax.lax.dynamic_slice_in_dim(permutation, start, batch_size)
         key = jax.random.fold_in(step_key, loop.step)
-        model_state, metrics = model.step(loop.model, images[batch_index], labels[batch_index], key)
+        batch_images = jax.lax.with_sharding_constraint(images[batch_index], batch_sharding)
+        batch_labels = jax.lax.with_sharding_constraint(labels[batch_index], batch_sharding)
+        model_state, metrics = model.step(loop.model, batch_images, batch_labels, key)
         finite = jnp.all(jnp.stack([jnp.isfinite(m) for m in jax.tree.leaves(metrics)]))
         first_bad = jnp.where((loop.first_nonfinite_step < 0) & ~finite, loop.step, loop.first_nonfinite_step)
         return LoopState(model_state, loop.step + 1, first_bad), metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    everywhere = replicated(mesh)
+    return jax.jit(train_step, donate_argnums=0, in_shardings=everywhere, out_shardings=everywhere)
+
+
+def place(tree, mesh: Mesh):
+    """Commit a pytree (loop state, dataset) to the mesh, replicated: fresh and restored states then
+    look the same to the compiled step, which never recompiles for them."""
+    return jax.device_put(tree, replicated(mesh))
 
 
 def check_finite(loop: LoopState) -> None:
@@ -101,10 +135,14 @@ def fit(
     if cfg.steps is not None:
         total_steps = min(total_steps, cfg.steps)
 
-    loop = init_loop_state(model, cfg.seed) if loop is None else loop
+    if cfg.batch_size % cfg.devices:
+        raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over --devices {cfg.devices}")
+    mesh = make_mesh(cfg.devices)
+    loop = place(init_loop_state(model, cfg.seed) if loop is None else loop, mesh)
+    images, labels = place((images, labels), mesh)
     step = int(jax.device_get(loop.step))
-    train_step = make_train_step(model, cfg.seed, cfg.batch_size, steps_per_epoch)
-    epoch_permutation = make_epoch_permutation(cfg.seed, n_examples, steps_per_epoch)
+    train_step = make_train_step(model, cfg.seed, cfg.batch_size, steps_per_epoch, mesh)
+    epoch_permutation = make_epoch_permutation(cfg.seed, n_examples, steps_per_epoch, mesh)
 
     try:
         while step < total_steps:
@@ -122,7 +160,9 @@ def fit(
             last_log_step, last_log_time = step, time.perf_counter()
             with bar:
                 while step < epoch_end:
-                    loop, metrics = train_step(loop, images, labels, permutation)
+                    # Everything the step needs is already on the device: any implicit transfer is a bug.
+                    with jax.transfer_guard("disallow"):
+                        loop, metrics = train_step(loop, images, labels, permutation)
                     step += 1
                     bar.update(1)
                     if step % cfg.log_every == 0 or step == epoch_end:

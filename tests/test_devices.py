@@ -1,0 +1,55 @@
+"""Data parallelism: the same code path on one device or several; 2 devices match 1 to float tolerance.
+
+Runs in a subprocess because the CPU only offers 2 devices if XLA_FLAGS says so before JAX starts.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from tests.helpers import assert_one_line_error, run_cli
+
+SCRIPT = textwrap.dedent("""
+    import jax, numpy as np
+    from gan_lab import registry, train
+    from tests.helpers import real_subset, tiny_config
+    assert jax.device_count() == 2, jax.devices()
+    images, labels = real_subset({data_dir!r}, "mnist", 256)
+    losses, samples = [], []
+    for devices in (1, 2):
+        cfg = tiny_config("dcgan", devices=devices, batch_size=32, steps=6, log_every=1)
+        model = registry.get("dcgan").build(cfg)
+        history = []
+        loop = train.fit(model, cfg, images, labels, show_progress=False,
+                         on_log=lambda step, epoch, values, rate: history.append(list(values.values())))
+        losses.append(np.array(history))
+        samples.append(np.asarray(model.sample(loop.model, jax.random.key(3), 64)))
+        if devices == 2:
+            leaves = jax.tree.leaves(loop.model)
+            assert all(leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 2 for leaf in leaves)
+    # Compare what the parameters compute, not the parameters: the biases in front of a BatchNorm get
+    # pure rounding-noise gradients (BN cancels them), which Adam scales to lr-sized steps of either
+    # sign, so those leaves legitimately differ by ~lr per step while every output agrees.
+    loss_gap = float(np.max(np.abs(losses[0] - losses[1])))
+    sample_gap = float(np.max(np.abs(samples[0] - samples[1])))
+    print("max abs difference: losses", loss_gap, "samples", sample_gap)
+    assert losses[0].shape == (6, 4) and loss_gap < 1e-4 and sample_gap < 1e-3, (loss_gap, sample_gap)
+""")
+
+
+def test_two_devices_match_one(data_dir):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "GAN_LAB_DATA": str(data_dir)}
+    result = subprocess.run([sys.executable, "-c", SCRIPT.format(data_dir=str(data_dir))], capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max abs difference" in result.stdout
+
+
+def test_unavailable_devices_and_uneven_batches_are_one_line_errors(data_dir):
+    env = {"GAN_LAB_DATA": str(data_dir)}
+    assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "4", env=env),
+                          "--devices 4 is not available")
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "2", "--batch-size", "33",
+                                  env=env), "does not split evenly")
