@@ -32,10 +32,12 @@ def main() -> None:
     model = registry.get(cfg.model).build(cfg)
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
     steps_per_epoch = images.shape[0] // cfg.batch_size
-    step = train.make_train_step(model, cfg.seed, cfg.batch_size, steps_per_epoch)
-    permutation = train.make_epoch_permutation(cfg.seed, images.shape[0], steps_per_epoch)
-    loop = train.init_loop_state(model, cfg.seed)
-    perm = permutation(loop.step)
+    step = train.make_train_step(model, cfg.batch_size, steps_per_epoch)
+    permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch)
+    mesh = train.make_mesh()
+    loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
+    images, labels = train.place((images, labels), mesh)
+    perm = permutation(loop)
 
     started = time.perf_counter()
     compiled = step.lower(loop, images, labels, perm).compile()

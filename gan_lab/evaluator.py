@@ -80,7 +80,7 @@ def max_pool_2x2(h):
     return h.reshape(n, height // 2, 2, width // 2, 2, c).max(axis=(2, 4))
 
 
-def _abstract_net():
+def abstract_net():
     """(graphdef, state of ShapeDtypeStructs): the structure without allocating any weights."""
     return nnx.split(nnx.eval_shape(lambda: EvaluatorNet(nnx.Rngs(0))))
 
@@ -150,7 +150,7 @@ def _parse_weights(dataset: str, raw: bytes) -> nnx.State:
             arrays = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise _unusable(dataset, path, f"are not a readable .npz ({' '.join(str(err).split())})") from None
-    _, abstract_state = _abstract_net()
+    _, abstract_state = abstract_net()
     flat = []
     for key_path, variable in nnx.to_flat_state(abstract_state):
         name = "/".join(map(str, key_path))
@@ -181,7 +181,7 @@ class Evaluator:
     def __init__(self, dataset: str, state: nnx.State, fingerprint: str):
         self.dataset = dataset
         self.fingerprint = fingerprint
-        graphdef, _ = _abstract_net()
+        graphdef, _ = abstract_net()
         self._state = state
 
         @jax.jit
@@ -255,7 +255,7 @@ def classifier_model(lr: float, total_steps: int, max_shift: int, weight_decay: 
 
     fit uses nothing of a Model but `init` and `step`; a classifier has nothing to decode.
     """
-    graphdef, _ = _abstract_net()
+    graphdef, _ = abstract_net()
     # One-cycle cosine schedule: reaches high accuracy in the few epochs a CPU allows.
     schedule = optax.warmup_cosine_decay_schedule(0.0, lr, max(1, total_steps // 20), total_steps)
     tx = optax.adamw(schedule, weight_decay=weight_decay)
@@ -285,5 +285,5 @@ def classifier_model(lr: float, total_steps: int, max_shift: int, weight_decay: 
 
 def trained_state(state: ClassifierState) -> nnx.State:
     """The parameters and BatchNorm statistics of a ClassifierState, as one module state to save."""
-    graphdef, _ = _abstract_net()
+    graphdef, _ = abstract_net()
     return nnx.state(nnx.merge(graphdef, state.params, state.rest))

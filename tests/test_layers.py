@@ -1,0 +1,84 @@
+"""nets' matmul-based 4x4 stride-2 layers are drop-in replacements for the plain Flax layers: same
+parameters (names, shapes, initial values), same outputs, same gradients w.r.t. input and params."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from gan_lab import nets
+
+
+def plain_conv_down(n_in, n_out, rngs):
+    return nnx.Conv(n_in, n_out, (4, 4), (2, 2), padding=((1, 1), (1, 1)), kernel_init=nets.normal_init, rngs=rngs)
+
+
+def plain_conv_up(n_in, n_out, rngs):
+    return nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2), padding=((2, 2), (2, 2)), kernel_init=nets.normal_init, rngs=rngs)
+
+
+# (fast, plain, input shape NHWC, out channels): the model's shapes, odd channel counts, a non-square
+# odd-sized input, and single-channel ends (D's input, G's output).
+CASES = [
+    pytest.param(nets.conv_down, plain_conv_down, (3, 28, 28, 1), 64, id="down-28x28-1to64"),
+    pytest.param(nets.conv_down, plain_conv_down, (2, 14, 14, 19), 37, id="down-14x14-19to37"),
+    pytest.param(nets.conv_down, plain_conv_down, (2, 9, 6, 5), 3, id="down-9x6-5to3"),
+    pytest.param(nets.conv_up, plain_conv_up, (3, 7, 7, 38), 19, id="up-7x7-38to19"),
+    pytest.param(nets.conv_up, plain_conv_up, (2, 14, 14, 19), 1, id="up-14x14-19to1"),
+    pytest.param(nets.conv_up, plain_conv_up, (2, 5, 3, 3), 7, id="up-5x3-3to7"),
+]
+
+
+def rngs():
+    # An "rbg" key: threefry's initialiser compiles anew for every kernel shape (~1 s each).
+    return nnx.Rngs(jax.random.key(3, impl="rbg"))
+
+
+def layer_pair(fast, plain, n_in, n_out):
+    """Both layers from the same seed, with a random (nonzero) bias so the bias path is tested too."""
+    fast_layer, plain_layer = fast(n_in, n_out, rngs()), plain(n_in, n_out, rngs())
+    bias = jnp.asarray(np.random.RandomState(4).randn(n_out), jnp.float32)
+    fast_layer.bias[...] = bias
+    plain_layer.bias[...] = bias
+    return fast_layer, plain_layer
+
+
+def output_and_grads(layer, x, cotangent):
+    """(layer(x), d<layer(x), cotangent>/dx, d<...>/dparams) as pure arrays, in one compiled call."""
+    graphdef, params = nnx.split(layer, nnx.Param)
+
+    @jax.jit
+    def run(params, x, cotangent):
+        out, pullback = jax.vjp(lambda params, x: nnx.merge(graphdef, params)(x), params, x)
+        return (out, *pullback(cotangent))
+
+    out, params_grad, x_grad = run(params, x, cotangent)
+    return out, x_grad, nnx.to_pure_dict(params_grad)
+
+
+@pytest.mark.parametrize("fast, plain, shape, n_out", CASES)
+def test_same_parameters_as_plain_layer(fast, plain, shape, n_out):
+    fast_params = nnx.to_pure_dict(nnx.state(fast(shape[-1], n_out, rngs()), nnx.Param))
+    plain_params = nnx.to_pure_dict(nnx.state(plain(shape[-1], n_out, rngs()), nnx.Param))
+    assert jax.tree.structure(fast_params) == jax.tree.structure(plain_params)
+    assert fast_params["kernel"].shape == (4, 4, shape[-1], n_out)
+    # Same initial values from the same seed: a model keeps its weights, not just their shapes.
+    jax.tree.map(np.testing.assert_array_equal, fast_params, plain_params)
+
+
+@pytest.mark.parametrize("fast, plain, shape, n_out", CASES)
+def test_forward_and_gradients_match_plain_layer(fast, plain, shape, n_out):
+    fast_layer, plain_layer = layer_pair(fast, plain, shape[-1], n_out)
+    # numpy draws: a jax.random draw compiles anew for every shape, which would dominate this file.
+    x = jnp.asarray(np.random.RandomState(1).randn(*shape), jnp.float32)
+    out_shape = jax.eval_shape(plain_layer, x).shape
+    cotangent = jnp.asarray(np.random.RandomState(2).randn(*out_shape), jnp.float32)
+
+    fast_results = output_and_grads(fast_layer, x, cotangent)
+    plain_results = output_and_grads(plain_layer, x, cotangent)
+    for fast_value, plain_value in zip(jax.tree.leaves(fast_results), jax.tree.leaves(plain_results)):
+        scale = float(jnp.max(jnp.abs(plain_value)))
+        np.testing.assert_allclose(fast_value, plain_value, rtol=1e-5, atol=1e-5 * scale)
+    assert fast_results[0].shape == out_shape
+

@@ -1,0 +1,84 @@
+"""experiments/torch_reference.py computes gan_lab's DCGAN step: with gan_lab's weights copied in and
+the same batch and z, both frameworks give the same G images, D logits, losses and BN statistics."""
+
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+import torch_reference as ref  # noqa: E402
+
+from gan_lab import config, data, nets, registry  # noqa: E402
+
+# Odd channel counts (19, 38, 307) catch any NHWC/NCHW mix-up that equal sizes would hide.
+WIDTH = 0.3
+BATCH = 16
+TOL = dict(rtol=1e-4, atol=2e-5)
+
+
+@pytest.fixture(scope="module")
+def setup(data_dir):
+    cfg = config.Config(width=WIDTH, batch_size=BATCH)
+    model = registry.get("dcgan").build(cfg)
+    # Any weights will do; an "rbg" key compiles the initialiser in a third of threefry's time.
+    state = jax.jit(model.init)(jax.random.key(0, impl="rbg"))
+    images, labels = data.load_split("mnist", "test", data_dir=data_dir, download=False)
+    real_images = data.to_model_range(images[:BATCH])  # (B, 28, 28, 1) in [-1, 1]
+    torch_g, torch_d = ref.Generator(cfg.z_dim, WIDTH), ref.Discriminator(1, WIDTH)
+    ref.copy_gan_lab_weights(torch_g, torch_d, state.g_params, state.g_rest, state.d_params, state.d_rest)
+    return cfg, model, state, real_images, labels[:BATCH].astype(np.int32), torch_g, torch_d
+
+
+def test_parameter_counts_match(setup):
+    _, _, state, _, _, torch_g, torch_d = setup
+    count = lambda params: sum(leaf.size for leaf in jax.tree.leaves(params))  # noqa: E731
+    assert count(state.g_params) == ref.parameter_count(torch_g)
+    assert count(state.d_params) == ref.parameter_count(torch_d)
+
+
+def test_train_mode_forward_matches(setup):
+    cfg, _, state, real_images, _, torch_g, torch_d = setup
+    g_def = nets.graphdef_of(lambda: nets.Generator(cfg.z_dim, WIDTH, nnx.Rngs(0)))
+    d_def = nets.graphdef_of(lambda: nets.Discriminator(1, WIDTH, nnx.Rngs(0)))
+    z = np.random.RandomState(0).randn(BATCH, cfg.z_dim).astype(np.float32)
+
+    train_mode_forward = jax.jit(lambda graphdef, params, rest, x: nets.apply(graphdef, params, rest, x, train=True)[0],
+                                 static_argnums=0)
+    fake = train_mode_forward(g_def, state.g_params, state.g_rest, z)
+    logits = train_mode_forward(d_def, state.d_params, state.d_rest, real_images)
+    torch_g.train(), torch_d.train()
+    with torch.no_grad():
+        torch_fake = torch_g(torch.from_numpy(z)).permute(0, 2, 3, 1).numpy()
+        torch_logits = torch_d(ref.nhwc_to_nchw(real_images)).numpy()
+    np.testing.assert_allclose(np.asarray(fake), torch_fake, **TOL)
+    np.testing.assert_allclose(np.asarray(logits), torch_logits, **TOL)
+
+
+def test_one_training_step_matches(setup):
+    cfg, model, state, real_images, labels, _, _ = setup
+    # Fresh torch modules: the forward test above moved the BN statistics of the shared ones.
+    torch_g, torch_d = ref.Generator(cfg.z_dim, WIDTH), ref.Discriminator(1, WIDTH)
+    ref.copy_gan_lab_weights(torch_g, torch_d, state.g_params, state.g_rest, state.d_params, state.d_rest)
+    key = jax.random.key(7)
+    z = np.array(jax.random.normal(key, (BATCH, cfg.z_dim)))  # the z gan_lab's step draws from `key`
+
+    new_state, metrics = jax.jit(model.step)(state, real_images, labels, key)
+    d_loss, g_loss = ref.make_step(torch_g, torch_d, cfg.lr, (cfg.b1, cfg.b2))(
+        ref.nhwc_to_nchw(real_images), torch.from_numpy(z)
+    )
+    np.testing.assert_allclose(float(metrics["d_loss"]), d_loss.item(), rtol=1e-5)
+    # g_loss is read through the *updated* D, so it also checks that both took the same D step.
+    np.testing.assert_allclose(float(metrics["g_loss"]), g_loss.item(), rtol=1e-5)
+
+    # G ran in train mode twice in both: its BN running means moved twice from the same start.
+    expected_mean = np.asarray(new_state.g_rest["bn3"]["mean"])
+    np.testing.assert_allclose(torch_g.bn3.running_mean.numpy(), expected_mean, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(expected_mean, np.asarray(state.g_rest["bn3"]["mean"]))
+    # The updated D weights agree (Adam's first step is ~lr * sign(grad), so this checks D's gradient).
+    torch_conv2 = torch_d.conv2.weight.detach().permute(2, 3, 1, 0).numpy()  # OIHW -> HWIO
+    np.testing.assert_allclose(np.asarray(new_state.d_params["conv2"]["kernel"]), torch_conv2, atol=2e-6)
