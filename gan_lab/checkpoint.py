@@ -66,6 +66,14 @@ def restore_latest(run_dir: Path, abstract_state):
         mgr.close()
 
 
+def latest_step(run_dir: Path) -> int | None:
+    mgr = manager(run_dir, read_only=True)
+    try:
+        return mgr.latest_step()
+    finally:
+        mgr.close()
+
+
 def abstract_like(init_fn, *args):
     """Shapes and dtypes of `init_fn(*args)` without computing it: the restore target."""
     return jax.eval_shape(init_fn, *args)

@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--log-every", type=int, default=None, help="steps between loss readings")
     train.add_argument("--data-dir", default=None, help="dataset directory (else $GAN_LAB_DATA, else the user cache)")
     train.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<time>)")
+    train.add_argument("--eval-every", type=int, default=None, metavar="N",
+                       help="score samples with the evaluator networks every N epochs")
+    train.add_argument("--tensorboard", action="store_true", default=None,
+                       help="also write TensorBoard events to RUN_DIR/tensorboard (pip install -e '.[tensorboard]')")
     train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -69,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data-dir", default=None)
     compare.add_argument("--no-progress", action="store_true")
 
+    evaluate = commands.add_parser("eval", help="score a trained run with the evaluator networks")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--n", type=int, default=10_000, help="generated images to score (default 10000)")
+    evaluate.add_argument("--seed", type=int, default=0, help="noise seed of the generated images")
+    evaluate.add_argument("--data-dir", default=None)
+
     commands.add_parser("list", help="list the registered models")
 
     data_cmd = commands.add_parser("data", help="show where each dataset is (downloading it if missing)")
@@ -84,7 +94,8 @@ def cmd_train(args) -> None:
     overrides = {
         "dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
         "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss, "log_every": args.log_every,
-        "subset": args.subset, "devices": args.devices,
+        "subset": args.subset, "devices": args.devices, "eval_every": args.eval_every,
+        "tensorboard": args.tensorboard,
     }
     if args.resume is not None:
         if args.out is not None:
@@ -139,6 +150,16 @@ def cmd_compare(args) -> None:
     print(f"wrote {path}")
 
 
+def cmd_eval(args) -> None:
+    from gan_lab import evaluation
+
+    if args.n < 2:
+        raise UserError(f"--n must be at least 2, got {args.n}")
+    results, path = evaluation.evaluate_run(args.run_dir, args.n, args.seed, args.data_dir)
+    print("\n".join(evaluation.report_lines(results)))
+    print(f"saved in {path}")
+
+
 def cmd_list(args) -> None:
     from gan_lab import registry
 
@@ -156,7 +177,7 @@ def cmd_data(args) -> None:
             print(line)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "list": cmd_list, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "list": cmd_list, "data": cmd_data}
 
 
 def main(argv=None) -> int:

@@ -29,10 +29,12 @@ class Config:
     subset: int | None = None  # train on the first N training images only (smoke tests, quick looks)
     log_every: int = 50  # steps between loss readings (each one is a device->host copy)
     devices: int = 1  # local devices to split each batch over (data parallel)
+    eval_every: int | None = None  # score samples with the evaluator networks every N epochs
+    tensorboard: bool = False  # also write TensorBoard events (needs the [tensorboard] extra)
 
 
 # Fields that may change between a run and its resumption without changing what is computed.
-RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every", "devices"})
+RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every", "devices", "eval_every", "tensorboard"})
 
 
 def make_config(model: str, overrides: dict) -> Config:
@@ -65,6 +67,8 @@ def validate(cfg: Config) -> None:
         raise UserError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(losses.GAN_LOSSES)}")
     if cfg.subset is not None and cfg.subset < 1:
         raise UserError(f"--subset must be at least 1, got {cfg.subset}")
+    if cfg.eval_every is not None and cfg.eval_every < 1:
+        raise UserError(f"--eval-every must be at least 1 (epochs), got {cfg.eval_every}")
     if cfg.devices < 1:
         raise UserError(f"--devices must be at least 1, got {cfg.devices}")
     if cfg.log_every < 1:

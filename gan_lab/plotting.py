@@ -44,6 +44,11 @@ def save_grid(images, path: Path, ncol: int = 8, scale: int = 3) -> Path:
     return path
 
 
+def read_png(path: Path) -> np.ndarray:
+    """A PNG as an (H, W, 3) uint8 array (e.g. for TensorBoard)."""
+    return (plt.imread(path)[..., :3] * 255).astype(np.uint8)
+
+
 def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
     """One panel per metric against the step, from metrics.jsonl records."""
     keys = [k for k in records[0] if k not in ("step", "epoch", "steps_per_sec", "time")] if records else []

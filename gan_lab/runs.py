@@ -122,7 +122,7 @@ def resume_config(run_dir: Path, requested: dict):
     for name in config_lib.differing_fields(saved, resumed):
         raise UserError(
             f"cannot resume {run_dir} with {name}={getattr(resumed, name)!r}: it was trained with "
-            f"{name}={getattr(saved, name)!r} (only epochs, steps, log_every and devices may change on resume)"
+            f"{name}={getattr(saved, name)!r} (only epochs, steps, log_every, devices, eval_every and tensorboard may change on resume)"
         )
     config_lib.validate(resumed)
     return resumed
@@ -147,6 +147,26 @@ def drop_records_after(run_dir: Path, step: int) -> None:
     tmp.replace(path)
 
 
+def make_epoch_scorer(cfg, model, data_dir):
+    """`state -> metrics` with the evaluator networks (for --eval-every), on fewer samples than
+    `gan_lab eval` so that scoring does not dominate training: 5,000 generated vs the test set."""
+    from gan_lab import evaluation  # evaluation builds on this module
+
+    test_images = evaluation.test_set(cfg, data_dir)
+    return lambda state: evaluation.score(cfg, model, state, test_images, n=EPOCH_EVAL_SAMPLES)
+
+
+EPOCH_EVAL_SAMPLES = 5_000
+
+
+def open_tensorboard(run_dir: Path):
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise UserError("--tensorboard needs tensorboardX: pip install -e '.[tensorboard]'") from None
+    return SummaryWriter(str(Path(run_dir) / "tensorboard"))
+
+
 def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None) -> Path:
     """Train cfg.model on cfg.dataset in a new run directory (or continue `resume`); returns the directory."""
     model = registry.get(cfg.model).build(cfg)
@@ -167,23 +187,37 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
         config_lib.save(cfg, run_dir / "config.json", environment())
     checkpoints = checkpoint.manager(run_dir)
     sample_grid = make_grid_sampler(model)
+    score = make_epoch_scorer(cfg, model, data_dir) if cfg.eval_every else None
+    board = open_tensorboard(run_dir) if cfg.tensorboard else None
     metrics_file = (run_dir / "metrics.jsonl").open("a")
     started = time.perf_counter()
 
-    def log(record: dict) -> None:
+    def log(record: dict, group: str) -> None:
         metrics_file.write(json.dumps({**record, "time": round(time.perf_counter() - started, 2)}) + "\n")
         metrics_file.flush()
+        if board is not None:
+            for name, value in record.items():
+                if name not in ("step", "epoch") and isinstance(value, (int, float)):
+                    board.add_scalar(f"{group}/{name}", value, record["step"])
 
     def on_log(step, epoch, values, steps_per_sec):
-        log({"step": step, "epoch": epoch, **values, "steps_per_sec": round(steps_per_sec, 3)})
+        log({"step": step, "epoch": epoch, **values, "steps_per_sec": round(steps_per_sec, 3)}, "train")
 
     def on_epoch_end(epoch, loop):
-        plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        step = int(loop.step)
+        grid = plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        if board is not None:
+            board.add_image("samples", plotting.read_png(grid), step, dataformats="HWC")
         if evaluate is not None:
             scores = evaluate(loop.model)
-            log({"step": int(loop.step), "epoch": epoch, **scores})
+            log({"step": step, "epoch": epoch, **scores}, "test")
             print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-        checkpoint.save(checkpoints, int(loop.step), loop)
+        if score is not None and epoch % cfg.eval_every == 0:
+            results = score(loop.model)
+            log({"step": step, "epoch": epoch, **{f"eval_{k}": v for k, v in results.items()}}, "eval")
+            print(f"epoch {epoch}: FD {results['fd']:.3f}, precision {results['precision']:.3f}, "
+                  f"recall {results['recall']:.3f} (evaluator {results['evaluator']})")
+        checkpoint.save(checkpoints, step, loop)
 
     def on_interrupt(loop):
         try:
@@ -201,6 +235,8 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
     finally:
         metrics_file.close()
         checkpoints.close()
+        if board is not None:
+            board.close()
         records = [r for r in read_metrics(run_dir) if "steps_per_sec" in r]
         if records:
             plotting.save_loss_curves(records, run_dir / "loss_curves.png", f"{cfg.model} on {cfg.dataset}")
