@@ -1,0 +1,55 @@
+"""`gan_lab eval`, `train --eval-every` and `--tensorboard` through the CLI, on a tiny real run."""
+
+import json
+
+import pytest
+
+from tests.helpers import assert_one_line_error, run_cli
+
+TINY_RUN = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "1",
+            "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_with_eval(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("eval") / "cgan"
+    result = run_cli("train", "cgan", *TINY_RUN, "--eval-every", "1", "--out", str(out),
+                     env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_eval_every_logs_the_metrics(run_with_eval):
+    records = [json.loads(line) for line in (run_with_eval / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in records if "eval_fd" in r]
+    assert len(scored) == 1 and scored[0]["epoch"] == 1
+    assert scored[0]["eval_fd"] > 0 and 0 <= scored[0]["eval_precision"] <= 1
+    assert 0 <= scored[0]["eval_label_accuracy"] <= 1 and len(scored[0]["eval_evaluator"]) == 12
+
+
+def test_eval_prints_a_table_and_saves_metrics_json(run_with_eval, data_dir):
+    env = {"GAN_LAB_DATA": str(data_dir)}
+    first = run_cli("eval", str(run_with_eval), "--n", "500", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "fingerprint" in first.stdout and "FD (gan_lab evaluator features)" in first.stdout
+    assert "label" in first.stdout  # conditional model: accuracy on the requested labels
+    saved = json.loads((run_with_eval / "metrics.json").read_text())
+    (entry,) = saved.values()
+    assert entry["n_generated"] == 500 and entry["model"] == "cgan" and entry["step"] == 4
+    second = run_cli("eval", str(run_with_eval), "--n", "500", env=env)
+    assert second.stdout == first.stdout  # same checkpoint, same seed: the same numbers
+
+
+def test_eval_errors_are_one_line(run_with_eval, tmp_path):
+    assert_one_line_error(run_cli("eval", str(tmp_path)), "not a gan_lab run directory")
+    assert_one_line_error(run_cli("eval", str(run_with_eval), "--n", "1"), "--n must be at least 2")
+    assert_one_line_error(run_cli("train", "dcgan", "--eval-every", "0"), "--eval-every must be at least 1")
+
+
+def test_tensorboard_events(tmp_path, data_dir):
+    pytest.importorskip("tensorboardX")
+    out = tmp_path / "run"
+    result = run_cli("train", "dcgan", *TINY_RUN, "--tensorboard", "--out", str(out), env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    (events,) = (out / "tensorboard").glob("events.out.tfevents.*")
+    assert events.stat().st_size > 1000  # scalars and the epoch's sample grid
