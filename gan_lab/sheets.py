@@ -3,6 +3,7 @@ and the MNIST-vs-Fashion comparison sheet. I/O lives here; the sampling maths is
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -84,9 +85,11 @@ def export(run_dir: Path, n: int, seed: int, out, labels=None) -> Path:
 
 
 def find_finished_run(runs_dir: Path, model: str, dataset: str, epochs: int | None) -> Path | None:
-    """The newest run of `model` on `dataset` (with `epochs`, if given) that has a checkpoint."""
-    import json
+    """The newest run of `model` on `dataset` (with `epochs`, if given) that trained to its end.
 
+    A run that ended writes samples/final.png after its config.json (which a resume rewrites); one
+    cut short by --steps or Ctrl-C does not count.
+    """
     found = []
     for config_path in Path(runs_dir).glob("*/config.json"):
         try:
@@ -94,10 +97,12 @@ def find_finished_run(runs_dir: Path, model: str, dataset: str, epochs: int | No
         except (OSError, ValueError, KeyError):
             continue
         run = config_path.parent
-        done = any(p.name.isdigit() for p in (run / "checkpoints").glob("*")) if (run / "checkpoints").is_dir() else False
-        if done and saved["model"] == model and saved["dataset"] == dataset and epochs in (None, saved["epochs"]):
-            found.append((config_path.stat().st_mtime, run))
-    return max(found)[1] if found else None
+        final = run / "samples" / "final.png"
+        finished = (final.exists() and final.stat().st_mtime >= config_path.stat().st_mtime
+                    and saved.get("steps") is None)
+        if finished and saved["model"] == model and saved["dataset"] == dataset and epochs in (None, saved["epochs"]):
+            found.append((config_path.stat().st_mtime, str(run)))
+    return Path(max(found)[1]) if found else None
 
 
 def compare(models, datasets, runs_dir: Path, out: Path, train_settings: dict, data_dir=None, seed: int = 0,
