@@ -32,10 +32,20 @@ def evaluated(data_dir, dataset: str, split: str, n: int | None = None):
 
 
 @functools.lru_cache(maxsize=None)
-def evaluated_noise(dataset: str, n: int):
-    """Uniform noise in [-1, 1], the worst 'generator' with the right range."""
-    noise = np.random.default_rng(0).uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
-    return evaluator.load_evaluator(dataset).features_and_logits(noise)
+def generated(data_dir, dataset: str, kind: str):
+    """(features, logits) of N_GENERATED stand-ins for generated images of one kind."""
+    if kind == "uniform noise":  # the worst 'generator' with the right range
+        noise = np.random.default_rng(0).uniform(-1, 1, (N_GENERATED, 28, 28, 1)).astype(np.float32)
+        return evaluator.load_evaluator(dataset).features_and_logits(noise)
+    features, logits, labels = evaluated(data_dir, dataset, "train", 2 * N_GENERATED)
+    chosen = {"training images": np.arange(N_GENERATED),  # a perfect generator
+              "classes 0-4": np.flatnonzero(labels < 5)[:N_GENERATED]}[kind]  # one that drops half
+    return features[chosen], logits[chosen]
+
+
+@functools.lru_cache(maxsize=None)
+def precision_recall_against_test(data_dir, dataset: str, kind: str):
+    return metrics.precision_recall(evaluated(data_dir, dataset, "test")[0], generated(data_dir, dataset, kind)[0])
 
 
 @pytest.mark.parametrize("dataset, target", [("mnist", 0.993), ("fashion-mnist", 0.92)])
@@ -45,16 +55,17 @@ def test_shipped_evaluator_meets_its_test_accuracy_target(data_dir, dataset, tar
     assert np.mean(logits.argmax(1) == labels) >= target
 
 
-# FD of 2,000 training images vs the test set, and of 2,000 noise images: measured values, with
-# headroom for a retrained evaluator, and the ratio the metric exists to show.
-FD_BOUNDS = {"mnist": (2.0, 2000.0), "fashion-mnist": (6.0, 800.0)}
+# FD of 2,000 training images vs the test set, and of 2,000 noise images. Measured with the shipped
+# weights: MNIST 3.6 and 5805, Fashion-MNIST 2.0 and 997; the bounds leave room for a retrained
+# evaluator, the ratio is what the metric exists to show.
+FD_BOUNDS = {"mnist": (6.0, 2000.0), "fashion-mnist": (4.0, 500.0)}
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_fd_is_small_for_real_images_and_large_for_noise(data_dir, dataset):
     test_features, _, _ = evaluated(data_dir, dataset, "test")
-    train_features, _, _ = evaluated(data_dir, dataset, "train", N_GENERATED)
-    noise_features, _ = evaluated_noise(dataset, N_GENERATED)
+    train_features, _ = generated(data_dir, dataset, "training images")
+    noise_features, _ = generated(data_dir, dataset, "uniform noise")
     real_fd = metrics.frechet_distance(train_features, test_features)
     noise_fd = metrics.frechet_distance(noise_features, test_features)
     most_for_real, least_for_noise = FD_BOUNDS[dataset]
@@ -66,21 +77,25 @@ def test_fd_is_small_for_real_images_and_large_for_noise(data_dir, dataset):
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_kd_and_precision_recall_separate_real_images_from_noise(data_dir, dataset):
     test_features, _, _ = evaluated(data_dir, dataset, "test")
-    train_features, _, _ = evaluated(data_dir, dataset, "train", N_GENERATED)
-    noise_features, _ = evaluated_noise(dataset, N_GENERATED)
+    train_features, _ = generated(data_dir, dataset, "training images")
+    noise_features, _ = generated(data_dir, dataset, "uniform noise")
     real_kd, _ = metrics.kernel_distance(train_features, test_features, n_subsets=KD_TEST_SUBSETS)
     noise_kd, _ = metrics.kernel_distance(noise_features, test_features, n_subsets=KD_TEST_SUBSETS)
     assert noise_kd > 100 * abs(real_kd)
-    precision, recall = metrics.precision_recall(test_features, noise_features)
-    assert precision == 0.0 and recall == 0.0
-    precision, recall = metrics.precision_recall(test_features, train_features)
+    precision, recall = precision_recall_against_test(data_dir, dataset, "uniform noise")
+    # Measured precision of noise: 0 on MNIST, 0.125 on Fashion-MNIST, where a few far-out real
+    # images have k-NN balls wide enough to take in some noise. No real image is near the noise.
+    assert precision < 0.15 and recall == 0.0, (precision, recall)
+    precision, recall = precision_recall_against_test(data_dir, dataset, "training images")
     assert precision > 0.6 and recall > 0.6, (precision, recall)
 
 
 def test_identical_sets_give_zero_fd_and_kd_and_full_precision_recall(data_dir):
     features, _, _ = evaluated(data_dir, "mnist", "test")
-    assert abs(metrics.frechet_distance(features, features)) < 1e-6
-    noise_kd, _ = metrics.kernel_distance(evaluated_noise("mnist", N_GENERATED)[0], features,
+    # Not exactly 0: round-off in the covariance's near-zero eigenvalues (units that never fire
+    # make it singular). Real sets differ by more than 1.
+    assert abs(metrics.frechet_distance(features, features)) < 1e-4
+    noise_kd, _ = metrics.kernel_distance(generated(data_dir, "mnist", "uniform noise")[0], features,
                                           n_subsets=KD_TEST_SUBSETS)
     same_kd, same_std = metrics.kernel_distance(features, features, n_subsets=KD_TEST_SUBSETS)
     # Unbiased with independent subsets: zero on average, not in every draw.
@@ -90,20 +105,19 @@ def test_identical_sets_give_zero_fd_and_kd_and_full_precision_recall(data_dir):
 
 
 def test_dropping_half_the_classes_lowers_recall_and_coverage(data_dir):
-    test_features, test_logits, test_labels = evaluated(data_dir, "mnist", "test")
-    train_features, train_logits, train_labels = evaluated(data_dir, "mnist", "train", 2 * N_GENERATED)
-    low_digits = np.flatnonzero(train_labels < 5)[:N_GENERATED]
-    all_digits = np.arange(N_GENERATED)
-    _, full_recall = metrics.precision_recall(test_features, train_features[all_digits])
-    half_precision, half_recall = metrics.precision_recall(test_features, train_features[low_digits])
+    test_features, test_logits, _ = evaluated(data_dir, "mnist", "test")
+    all_features, all_logits = generated(data_dir, "mnist", "training images")
+    half_features, half_logits = generated(data_dir, "mnist", "classes 0-4")
+    _, full_recall = precision_recall_against_test(data_dir, "mnist", "training images")
+    half_precision, half_recall = precision_recall_against_test(data_dir, "mnist", "classes 0-4")
     assert half_precision > 0.6  # what is drawn is still realistic...
     assert half_recall < 0.6 * full_recall  # ...but half of the real variety is missing
-    assert metrics.class_coverage(train_logits[all_digits]) == 1.0
-    assert metrics.class_coverage(train_logits[low_digits]) == 0.5
-    assert metrics.effective_classes(train_logits[low_digits]) == pytest.approx(5.0, abs=0.1)
+    assert metrics.class_coverage(all_logits) == 1.0
+    assert metrics.class_coverage(half_logits) == 0.5
+    assert metrics.effective_classes(half_logits) == pytest.approx(5.0, abs=0.1)
     assert metrics.effective_classes(test_logits) == pytest.approx(10.0, abs=0.05)
-    assert metrics.frechet_distance(train_features[low_digits], test_features) > \
-        5 * metrics.frechet_distance(train_features[all_digits], test_features)
+    assert metrics.frechet_distance(half_features, test_features) > \
+        5 * metrics.frechet_distance(all_features, test_features)
 
 
 @pytest.mark.parametrize("dataset, least", [("mnist", 9.5), ("fashion-mnist", 8.0)])
@@ -119,7 +133,8 @@ def test_label_accuracy_scores_requested_labels(data_dir):
     assert metrics.label_accuracy(logits, (labels + 1) % 10) < 0.01
 
 
-def test_evaluate_samples_reports_every_metric_and_the_evaluator(data_dir):
+def test_evaluate_samples_reports_every_metric_and_the_evaluator(data_dir, monkeypatch):
+    monkeypatch.setattr(metrics, "KD_SUBSETS", KD_TEST_SUBSETS)
     images, labels = data.load_split("mnist", "test", data_dir)
     test_images = data.to_model_range(images[:N_GENERATED])
     results = metrics.evaluate_samples(test_images[:1000], test_images, "mnist", labels=labels[:1000])
@@ -127,6 +142,7 @@ def test_evaluate_samples_reports_every_metric_and_the_evaluator(data_dir):
     assert (results["n_generated"], results["n_real"]) == (1000, N_GENERATED)
     assert set(metrics.DISPLAY_NAMES) <= set(results)
     assert results["precision"] == 1.0 and results["class_coverage"] == 1.0
+    assert results["label_accuracy"] >= 0.99
     report = "\n".join(metrics.format_report(results))
     assert evaluator.fingerprint("mnist") in report and "FD (gan_lab evaluator features)" in report
     assert "FID" not in report
