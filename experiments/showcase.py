@@ -1,14 +1,14 @@
 """The README's showcase sheets: a ghost wardrobe of CGAN on Fashion-MNIST (and MNIST), and the
 comparison of dcgan / cgan / vae on both datasets with the same noise.
 
-    python experiments/showcase.py [--epochs 3]
+    python experiments/showcase.py [--epochs 1]
 
 Trains the six runs it needs (or reuses finished ones in experiments/out/showcase-runs with the same
 epochs), then writes samples/wardrobe-cgan-fashion-mnist.png, samples/wardrobe-cgan-mnist.png,
 samples/interpolate-cgan-fashion-mnist.png and samples/comparison.png, replacing the committed
 copies (git keeps the old ones). Prints settings and wall time.
 
-On this 2-core CPU the default (3 epochs per run) fits in an hour. A GPU user should use the
+On this 2-core CPU the default (1 epoch per run) takes about half an hour. A GPU user should use the
 collections' settings instead: --epochs 25 (DCGAN/CGAN) and the VAE's default 20.
 """
 
@@ -31,7 +31,7 @@ DATASETS = ("mnist", "fashion-mnist")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0, help="noise seed of the sheets")
     args = parser.parse_args()
