@@ -8,7 +8,7 @@ epochs), then writes samples/wardrobe-cgan-fashion-mnist.png, samples/wardrobe-c
 samples/interpolate-cgan-fashion-mnist.png and samples/comparison.png, replacing the committed
 copies (git keeps the old ones). Prints settings and wall time.
 
-On this 2-core CPU the default (1 epoch per run) takes about half an hour. A GPU user should use the
+On this 2-core CPU the default (1 epoch per run) took 17 minutes. A GPU user should use the
 collections' settings instead: --epochs 25 (DCGAN/CGAN) and the VAE's default 20.
 """
 
