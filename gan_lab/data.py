@@ -29,6 +29,7 @@ from tqdm import tqdm
 from gan_lab.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist")
+NUM_CLASSES = 10  # both datasets
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(10)),
     "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

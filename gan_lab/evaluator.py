@@ -31,11 +31,10 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
-from gan_lab.data import DATASETS
+from gan_lab.data import DATASETS, NUM_CLASSES
 from gan_lab.errors import UserError
 from gan_lab.registry import Model
 
-NUM_CLASSES = 10
 FEATURE_DIM = 256
 CHUNK_SIZE = 1000  # images per forward pass: bounds activation memory at any N
 WEIGHTS_DIR = Path(__file__).parent / "evaluator_weights"  # module constant so tests can point it elsewhere

@@ -25,12 +25,11 @@ from gan_lab.errors import UserError
 # One fixed key for every sample grid, so grids compare across epochs, runs, models and datasets.
 GRID_NOISE_SEED = 2026
 GRID_SIZE = 64
-NUM_CLASSES = 10
 
 
 def grid_labels(n: int):
     """Class labels for a grid of n conditional samples: 0..9 repeating."""
-    return jnp.arange(n, dtype=jnp.int32) % NUM_CLASSES
+    return jnp.arange(n, dtype=jnp.int32) % data.NUM_CLASSES
 
 
 def new_run_dir(cfg, out: str | Path | None) -> Path:

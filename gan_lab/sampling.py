@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_lab.data import NUM_CLASSES
 from gan_lab.errors import UserError
 
-NUM_CLASSES = 10
 
 
 def check_labels(model, labels, name: str) -> None:

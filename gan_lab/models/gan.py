@@ -16,10 +16,10 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
+from gan_lab.data import NUM_CLASSES
 from gan_lab.losses import GAN_LOSSES
 from gan_lab.registry import Model
 
-NUM_CLASSES = 10
 
 
 class GANState(NamedTuple):
