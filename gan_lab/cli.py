@@ -184,6 +184,12 @@ def main(argv=None) -> int:
     from gan_lab.data import DataError
 
     args = build_parser().parse_args(argv)
+    if os.environ.get("GAN_LAB_DISTRIBUTED") == "1":
+        import jax
+
+        # Multi-host: every host runs the same command; the coordinator comes from the environment
+        # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID, or a cluster JAX detects).
+        jax.distributed.initialize()
     try:
         COMMANDS[args.command](args)
     except (UserError, DataError) as err:

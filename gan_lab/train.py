@@ -48,10 +48,14 @@ def init_seeds(model: Model, seeds) -> LoopState:
 
 
 def make_mesh(n_devices: int = 1) -> Mesh:
-    """A 1-D mesh over the first n local devices; the batch is split along its "batch" axis."""
-    devices = jax.local_devices()
+    """A 1-D mesh over the first n devices; the batch is split along its "batch" axis.
+
+    jax.devices() lists every process's devices after jax.distributed.initialize(), so the same
+    mesh spans several hosts in a multi-host run (see README, "More than one device").
+    """
+    devices = jax.devices()
     if not 1 <= n_devices <= len(devices):
-        raise UserError(f"--devices {n_devices} is not available: this process sees {len(devices)} "
+        raise UserError(f"--devices {n_devices} is not available: there are {len(devices)} "
                         f"{devices[0].platform} device(s)")
     return Mesh(np.array(devices[:n_devices]), ("batch",))
 

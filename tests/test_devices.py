@@ -49,7 +49,7 @@ def test_two_devices_match_one(data_dir):
 def test_unavailable_devices_and_uneven_batches_are_one_line_errors(data_dir):
     env = {"GAN_LAB_DATA": str(data_dir)}
     assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "4", env=env),
-                          "--devices 4 is not available")
+                          "--devices 4 is not available: there are 1")
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "2", "--batch-size", "33",
                                   env=env), "does not split evenly")
