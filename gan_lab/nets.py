@@ -29,65 +29,96 @@ def dense(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Linear:
 
 # The two 4x4 stride-2 convolutions below are written as matrix products because that is what
 # XLA:CPU runs fast: its dot kernels reach ~300 GFLOP/s on this model's shapes, while the
-# convolutions autodiff derives from them do not. The kernel of a transposed convolution is
-# lhs-dilated (3/4 of its multiplications hit inserted zeros) and the gradient of its kernel
-# is an rhs-dilated convolution that XLA:CPU hands to a generic Eigen loop: at batch 64 that
-# one op took 360 ms of a 650 ms step. As im2col/col2im plus one matmul, every forward and
-# backward product is a plain dense dot, and the gathers around it are cheap fusions.
+# convolutions autodiff derives from them do not. The transposed convolution is lhs-dilated (3/4 of
+# its multiplications hit inserted zeros) and the gradient of its kernel is an rhs-dilated
+# convolution that XLA:CPU hands to a generic Eigen loop: at batch 64 that one op took 360 ms of a
+# 650 ms step. Here every forward and backward product is one dense dot, between two gathers:
+#   window_taps   (im2col) the 16 taps of each output pixel's 4x4 stride-2 window, and
+#   overlap_add   (col2im) each output pixel sums the 4 of 16 input-times-tap products that reach it.
+# The two are each other's transpose (up to flipping the taps), so each one's gradient is the other,
+# written out by hand: autodiff's own transpose of 16 strided slices is 16 zero-padded copies summed.
+# Spatial sizes must be even, as in every gan_lab model (28 -> 14 -> 7 and back).
 # Parameters keep nnx.Conv's names and (4, 4, in, out) HWIO shape, so checkpoints and the
 # PyTorch weight copy (experiments/torch_reference.py) are unchanged.
 
 
-def down_patches(x):
-    """(B, H, W, C) -> (B, H/2, W/2, 16*C): the 4x4 stride-2 window of each output pixel over x
-    zero-padded by 1, flattened in (kh, kw, c) order, the order of a (4, 4, C, out) kernel."""
-    _, height, width, _ = x.shape
-    out_h, out_w = height // 2, width // 2
+@jax.custom_vjp
+def window_taps(x):
+    """(B, H, W, C) -> (B, H/2, W/2, 4, 4, C): out[b, i, j, a, c] = x_padded[b, 2i + a, 2j + c] with x
+    zero-padded by 1: the 4x4 stride-2 window of output pixel (i, j), as Conv2d(k=4, s=2, p=1) sees it."""
+    batch, height, width, channels_ = x.shape
+    if height % 2 or width % 2:
+        raise ValueError(f"4x4 stride-2 layers need even spatial sizes, got {height}x{width}")
+    rows, cols = height // 2, width // 2
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    taps = [padded[:, kh : kh + 2 * out_h - 1 : 2, kw : kw + 2 * out_w - 1 : 2, :] for kh in range(4) for kw in range(4)]
-    return jnp.concatenate(taps, axis=-1)
+    # Padded row 2p + u, column pair q holding (column v, channel) contiguously: a free reshape.
+    pairs = padded.reshape(batch, rows + 1, 2, cols + 1, 2 * channels_)
+    # Window row a = 2p + u of output (i, j) is padded row 2(i + p) + u; its 4 columns 2j .. 2j + 3
+    # are the column pairs j and j + 1: 8 slices of contiguous (2 * C)-long runs.
+    runs = [pairs[:, a // 2 : a // 2 + rows, a % 2, q : q + cols] for a in range(4) for q in range(2)]
+    return jnp.concatenate(runs, axis=-1).reshape(batch, rows, cols, 4, 4, channels_)
 
 
-def down_conv(x, kernel, bias):
-    """PyTorch's Conv2d(k=4, s=2, p=1) on NHWC x with an HWIO kernel, as im2col + one matmul."""
-    patches = down_patches(x)
-    out = jnp.dot(patches.reshape(-1, patches.shape[-1]), kernel.reshape(-1, kernel.shape[-1]))
-    return out.reshape(*patches.shape[:3], -1) + bias
+# Output row 2r + u of nnx.ConvTranspose(k=4, s=2, padding 2) sums (input row r + offset) x (kernel
+# row k) over these (offset, k) pairs: tap k sends input row i to output row 2i + 2 - k (the dilated
+# input is padded by 2 and the kernel is not flipped). Columns work the same way.
+PHASE_TAPS = (((-1, 0), (0, 2)), ((0, 1), (1, 3)))  # u = 0 (even rows), u = 1 (odd rows)
 
 
-def _shifted(rows, axis: int, by: int):
-    """rows moved `by` (+1 or -1) places along `axis`, zero-filled: out[r] = rows[r - by]."""
+@jax.custom_vjp
+def overlap_add(taps):
+    """(B, H, W, 4, 4, C) -> (B, 2H, 2W, C): out[b, 2i + 2 - k, 2j + 2 - l] += taps[b, i, j, k, l]
+    (contributions falling outside are dropped), the transposed convolution's col2im."""
+    batch, height, width, _, _, channels_ = taps.shape
+    phases = [[_sum_of([_at_offset(_at_offset(taps[:, :, :, kh, kw], 1, dh), 2, dw)
+                        for dh, kh in PHASE_TAPS[u] for dw, kw in PHASE_TAPS[v]])
+               for v in (0, 1)] for u in (0, 1)]
+    out = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)  # (B, H, 2, W, 2, C)
+    return out.reshape(batch, 2 * height, 2 * width, channels_)
+
+
+def _flip_taps(taps):
+    return taps[:, :, :, ::-1, ::-1, :]
+
+
+# The transposes: window row a of pixel i reads input row 2i + a - 1, which tap k = 3 - a of
+# overlap_add writes (2i + 2 - k), and vice versa.
+window_taps.defvjp(lambda x: (window_taps(x), None), lambda _, d_taps: (overlap_add(_flip_taps(d_taps)),))
+overlap_add.defvjp(lambda taps: (overlap_add(taps), None), lambda _, d_out: (_flip_taps(window_taps(d_out)),))
+
+
+def _at_offset(rows, axis: int, offset: int):
+    """out[r] = rows[r + offset] along `axis`, zero where that falls outside."""
+    if offset == 0:
+        return rows
     n = rows.shape[axis]
-    kept = jax.lax.slice_in_dim(rows, 0, n - 1, axis=axis) if by > 0 else jax.lax.slice_in_dim(rows, 1, n, axis=axis)
+    kept = jax.lax.slice_in_dim(rows, max(offset, 0), n + min(offset, 0), axis=axis)
     pad = [(0, 0)] * rows.ndim
-    pad[axis] = (1, 0) if by > 0 else (0, 1)
+    pad[axis] = (max(-offset, 0), max(offset, 0))
     return jnp.pad(kept, pad)
 
 
-def _overlap_add(taps, axis: int):
-    """Sum the 4 kernel taps of a stride-2 transposed convolution along one spatial axis.
+def _sum_of(arrays):
+    return sum(arrays[1:], start=arrays[0])  # no `0 +` term for XLA to carry
 
-    taps[k][i] is input position i times kernel row k; it lands on output position 2i + 2 - k
-    (padding 2 of the dilated input, unflipped kernel: nnx.ConvTranspose's convention). So even
-    outputs 2r collect taps 0 (from i = r - 1) and 2 (from i = r), odd outputs 2r + 1 collect taps
-    1 (i = r) and 3 (i = r + 1). Returns (even, odd), each the length of the input.
-    """
-    even = _shifted(taps[0], axis, +1) + taps[2]
-    odd = taps[1] + _shifted(taps[3], axis, -1)
-    return even, odd
+
+def down_conv(x, kernel, bias):
+    """PyTorch's Conv2d(k=4, s=2, p=1) on NHWC x with an HWIO kernel: im2col + one matmul."""
+    taps = window_taps(x)  # (B, H/2, W/2, 4, 4, in), the kernel's (kh, kw, in) order
+    out = jnp.dot(taps.reshape(-1, kernel.shape[0] * kernel.shape[1] * kernel.shape[2]),
+                  kernel.reshape(-1, kernel.shape[-1]))
+    return out.reshape(*taps.shape[:3], -1) + bias
 
 
 def up_conv(x, kernel, bias):
     """nnx.ConvTranspose(k=4, s=2, padding 2) = PyTorch's ConvTranspose2d(k=4, s=2, p=1) with the
-    kernel flipped, as one matmul + col2im: every input pixel times all 16 kernel taps, then each
-    output pixel sums the 4 taps that reach it. No multiplication by an inserted zero."""
+    kernel flipped: one matmul (every input pixel times all 16 taps) + col2im. No multiplication
+    by an inserted zero."""
     batch, height, width, n_in = x.shape
     n_out = kernel.shape[-1]
-    taps = jnp.einsum("bhwc,klco->klbhwo", x, kernel)  # (4, 4, B, H, W, out): taps leading, so slicing them is cheap
-    row_phases = _overlap_add(taps, axis=2)  # 2 x (4, B, H, W, out)
-    phases = [jnp.stack(_overlap_add(rows, axis=2), axis=3) for rows in row_phases]  # 2 x (B, H, W, 2, out)
-    out = jnp.stack(phases, axis=2)  # (B, H, 2, W, 2, out): output row 2r + u, column 2c + v
-    return out.reshape(batch, 2 * height, 2 * width, n_out) + bias
+    # Taps last, so the matmul writes them in the layout overlap_add reads and its gradient gives.
+    products = jnp.dot(x.reshape(-1, n_in), kernel.transpose(2, 0, 1, 3).reshape(n_in, 16 * n_out))
+    return overlap_add(products.reshape(batch, height, width, 4, 4, n_out)) + bias
 
 
 class _Conv4x4(nnx.Module):
@@ -125,8 +156,18 @@ def conv_up(n_in: int, n_out: int, rngs: nnx.Rngs) -> UpConv:
     return UpConv(n_in, n_out, rngs)
 
 
+BN_MOMENTUM = 0.9  # Flax's convention: running = 0.9 running + 0.1 batch (PyTorch's momentum 0.1)
+
+
 def batch_norm(n: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
-    return nnx.BatchNorm(n, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init, rngs=rngs)
+    return nnx.BatchNorm(n, momentum=BN_MOMENTUM, epsilon=1e-5, scale_init=bn_scale_init, rngs=rngs)
+
+
+def statistics_after_second_pass(before, after_one_pass):
+    """BatchNorm running statistics (a `rest` State) after a second train-mode pass over the same
+    batch, without running the network again: one pass moves r0 to r1 = m r0 + (1 - m) s, and a
+    second one, seeing the same batch statistics s, to m r1 + (1 - m) s = r1 + m (r1 - r0)."""
+    return jax.tree.map(lambda r1, r0: r1 + BN_MOMENTUM * (r1 - r0), after_one_pass, before)
 
 
 class Generator(nnx.Module):
@@ -159,13 +200,24 @@ class Discriminator(nnx.Module):
         self.fc1, self.bn3 = dense(7 * 7 * c7, fc, rngs), batch_norm(fc, rngs)
         self.fc2 = dense(fc, 1, rngs)
 
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, groups: int = 1):
+        """Logits (B,). With groups=n, x is n equal batches (e.g. real images, then fakes) that share
+        every matmul but are batch-normalised apart, exactly as n calls one after the other would be
+        (each group moves the running statistics in turn). One call with twice the rows runs the
+        matmuls more efficiently than two calls."""
         frozen = not train
         h = jax.nn.leaky_relu(self.conv1(x), 0.2)
-        h = jax.nn.leaky_relu(self.bn2(self.conv2(h), use_running_average=frozen), 0.2)
+        h = jax.nn.leaky_relu(normalise_per_group(self.bn2, self.conv2(h), groups, frozen), 0.2)
         h = h.reshape(h.shape[0], -1)
-        h = jax.nn.leaky_relu(self.bn3(self.fc1(h), use_running_average=frozen), 0.2)
+        h = jax.nn.leaky_relu(normalise_per_group(self.bn3, self.fc1(h), groups, frozen), 0.2)
         return self.fc2(h)[:, 0]  # (B,) logits
+
+
+def normalise_per_group(bn: nnx.BatchNorm, h, groups: int, frozen: bool):
+    """bn applied to each of `groups` equal slices of the batch in turn."""
+    if groups == 1:
+        return bn(h, use_running_average=frozen)
+    return jnp.concatenate([bn(part, use_running_average=frozen) for part in jnp.split(h, groups)])
 
 
 def split_module(module: nnx.Module):

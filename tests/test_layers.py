@@ -18,12 +18,12 @@ def plain_conv_up(n_in, n_out, rngs):
     return nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2), padding=((2, 2), (2, 2)), kernel_init=nets.normal_init, rngs=rngs)
 
 
-# (fast, plain, input shape NHWC, out channels): the model's shapes, odd channel counts, a non-square
-# odd-sized input, and single-channel ends (D's input, G's output).
+# (fast, plain, input shape NHWC, out channels): the model's shapes, odd channel counts, non-square
+# inputs (odd-sized for the transposed convolution), and single-channel ends (D's input, G's output).
 CASES = [
     pytest.param(nets.conv_down, plain_conv_down, (3, 28, 28, 1), 64, id="down-28x28-1to64"),
     pytest.param(nets.conv_down, plain_conv_down, (2, 14, 14, 19), 37, id="down-14x14-19to37"),
-    pytest.param(nets.conv_down, plain_conv_down, (2, 9, 6, 5), 3, id="down-9x6-5to3"),
+    pytest.param(nets.conv_down, plain_conv_down, (2, 10, 6, 5), 3, id="down-10x6-5to3"),
     pytest.param(nets.conv_up, plain_conv_up, (3, 7, 7, 38), 19, id="up-7x7-38to19"),
     pytest.param(nets.conv_up, plain_conv_up, (2, 14, 14, 19), 1, id="up-14x14-19to1"),
     pytest.param(nets.conv_up, plain_conv_up, (2, 5, 3, 3), 7, id="up-5x3-3to7"),
@@ -82,3 +82,45 @@ def test_forward_and_gradients_match_plain_layer(fast, plain, shape, n_out):
         np.testing.assert_allclose(fast_value, plain_value, rtol=1e-5, atol=1e-5 * scale)
     assert fast_results[0].shape == out_shape
 
+
+
+def test_odd_input_size_of_a_strided_conv_is_refused():
+    layer = nets.conv_down(3, 4, rngs())
+    with pytest.raises(ValueError, match="even spatial sizes, got 9x6"):
+        layer(jnp.zeros((1, 9, 6, 3)))
+
+
+def test_grouped_discriminator_call_equals_consecutive_calls():
+    """D on [real; fake] with groups=2 gives the logits, BatchNorm statistics and parameter gradient
+    of D on real, then D on fake."""
+    graphdef, params, rest = nets.split_module(nets.Discriminator(1, 0.3, rngs()))
+    real, fake = (jnp.asarray(np.random.RandomState(seed).uniform(-1, 1, (4, 28, 28, 1)), jnp.float32) for seed in (5, 6))
+
+    def consecutive(params):
+        real_logits, after_real = nets.apply(graphdef, params, rest, real, train=True)
+        fake_logits, after_both = nets.apply(graphdef, params, after_real, fake, train=True)
+        return jnp.sum(real_logits) - jnp.sum(fake_logits), (jnp.concatenate([real_logits, fake_logits]), after_both)
+
+    def grouped(params):
+        logits, after = nets.apply(graphdef, params, rest, jnp.concatenate([real, fake]), train=True, groups=2)
+        return jnp.sum(logits[:4]) - jnp.sum(logits[4:]), (logits, after)
+
+    expected = jax.jit(jax.grad(consecutive, has_aux=True))(params)
+    actual = jax.jit(jax.grad(grouped, has_aux=True))(params)
+    for actual_leaf, expected_leaf in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        # atol: a bias feeding BatchNorm has a gradient of rounding noise (~1e-6) in both versions.
+        np.testing.assert_allclose(actual_leaf, expected_leaf, rtol=1e-5, atol=1e-5)
+
+
+def test_statistics_after_second_pass_equals_running_the_generator_again():
+    """The premise of reusing G's forward pass: in train mode a second pass over the same z gives
+    the same images, and moves the running statistics as statistics_after_second_pass says."""
+    graphdef, params, rest = nets.split_module(nets.Generator(6, 0.3, rngs()))
+    z = jnp.asarray(np.random.RandomState(7).randn(8, 6), jnp.float32)
+    run = jax.jit(lambda rest: nets.apply(graphdef, params, rest, z, train=True))
+    first_images, after_one = run(rest)
+    second_images, after_two = run(after_one)
+    np.testing.assert_array_equal(first_images, second_images)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 nets.statistics_after_second_pass(rest, after_one), after_two)
+    assert not np.allclose(after_two["bn3"]["mean"], after_one["bn3"]["mean"])

@@ -1,0 +1,414 @@
+"""gan_lab's DCGAN training step vs the same step in PyTorch eager, side by side on this CPU.
+
+    pip install -e .[bench]                  # PyTorch: the reference step only, never gan_lab
+    python experiments/bench.py              # ~10 min; writes experiments/results/bench.md
+    python experiments/bench.py --quick      # smoke run, ~2 min, writes nothing unless --out
+    python experiments/bench.py --xla-flags "--xla_cpu_copy_insertion_use_region_analysis=true"
+                                             # adds gan_lab rows with extra XLA flags
+
+Every measurement runs in a fresh subprocess (no shared thread pools, caches or allocator state),
+started only once the machine is idle (it waits up to --idle-timeout seconds and says so in the
+table when it gave up). Measured per framework and batch size:
+  * steps/s: median over repeats of consecutive steps, after a warm-up;
+  * time to the first step: trace + compile for gan_lab, the first eager step for PyTorch;
+  * FLOPs per step: XLA's cost analysis of the compiled step, and the dense products counted from
+    the layer shapes (`step_flops`); achieved GFLOP/s uses the latter for both frameworks;
+  * achieved GFLOP/s against a float32 matmul peak measured in the same run;
+  * peak resident memory of the subprocess, the parameter count (checked equal), and how busy the
+    rest of the machine was while it ran (other processes' CPU use, in cores).
+gan_lab is timed through gan_lab.train.make_train_step, the loop's own jitted, donated step, on
+device-resident MNIST; the reference is experiments/torch_reference.py with torch.set_num_threads(2).
+Expected (issue 4): gan_lab >= 1.5x PyTorch at batch 64 and >= 1.25x at batch 256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "bench.md"
+TARGETS = {64: 1.5, 256: 1.25}  # issue 4: required gan_lab / PyTorch steps/s ratio per batch size
+TORCH_THREADS = 2
+Z_DIM = 62
+
+
+# --- what one step costs, from the layer shapes ----------------------------------------------------
+
+
+def layer_macs(width: float = 1.0, z_dim: int = Z_DIM):
+    """Multiply-adds per example of each dense product in G and D (forward), infoGAN MNIST backbone.
+
+    A 4x4 stride-2 transposed convolution counts only products with real inputs (4 taps per output
+    pixel), i.e. what PyTorch's ConvTranspose2d and gan_lab's nets.up_conv compute.
+    """
+    fc, c7, c14 = (max(1, round(base * width)) for base in (1024, 128, 64))
+    generator = [z_dim * fc, fc * 49 * c7, 49 * 16 * c7 * c14, 196 * 16 * c14 * 1]
+    discriminator = [196 * 16 * 1 * c14, 49 * 16 * c14 * c7, 49 * c7 * fc, fc * 1]
+    return generator, discriminator
+
+
+def step_flops(batch: int, width: float = 1.0) -> float:
+    """FLOPs (2 per multiply-add) of the dense products of one training step (models/gan.py):
+
+    G: forward twice (D half, G half), then weight gradients and input gradients (none for z).
+    D: forward three times (real and fake in the D half, fake in the G half); the D half's backward
+       twice with weight gradients and input gradients (none for the data images); the G half's
+       backward once with input gradients only (down to G's images).
+    BatchNorm, activations, losses and Adam are elementwise and left out.
+    """
+    generator, discriminator = layer_macs(width)
+    g_fwd, d_fwd = sum(generator), sum(discriminator)
+    g_macs = 2 * g_fwd + g_fwd + (g_fwd - generator[0])
+    d_macs = 3 * d_fwd + 2 * (d_fwd + d_fwd - discriminator[0]) + d_fwd
+    return 2.0 * batch * (g_macs + d_macs)
+
+
+# --- workers: each runs in its own process and prints one JSON line --------------------------------
+
+
+def timed_repeats(run_steps, steps: int, repeats: int) -> list[float]:
+    """steps/s of `repeats` back-to-back blocks of `steps` steps; run_steps(n) must block until done."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run_steps(steps)
+        rates.append(steps / (time.perf_counter() - started))
+    return rates
+
+
+def worker_peak_jax(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    n = args.matmul_size
+    a, b = jnp.ones((n, n), jnp.float32), jnp.ones((n, n), jnp.float32)
+    matmul = jax.jit(jnp.dot)
+    matmul(a, b).block_until_ready()
+    seconds = []
+    for _ in range(args.matmul_repeats):
+        started = time.perf_counter()
+        matmul(a, b).block_until_ready()
+        seconds.append(time.perf_counter() - started)
+    return {"gflops": 2 * n**3 / min(seconds) / 1e9}
+
+
+def worker_peak_torch(args) -> dict:
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS)
+    n = args.matmul_size
+    a, b = torch.ones(n, n), torch.ones(n, n)
+    torch.mm(a, b)
+    seconds = []
+    for _ in range(args.matmul_repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        seconds.append(time.perf_counter() - started)
+    return {"gflops": 2 * n**3 / min(seconds) / 1e9}
+
+
+def worker_gan_lab(args) -> dict:
+    from gan_lab import config, data, registry, train  # first: gan_lab may set XLA options on import
+
+    import jax
+
+    cfg = config.make_config("dcgan", {"batch_size": args.batch, "dataset": "mnist"})
+    model = registry.get("dcgan").build(cfg)
+    images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
+    steps_per_epoch = images.shape[0] // cfg.batch_size
+    mesh = train.make_mesh()
+    loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
+    images, labels = train.place((images, labels), mesh)
+    permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
+    step = train.make_train_step(model, cfg.batch_size, steps_per_epoch, mesh)
+
+    started = time.perf_counter()
+    compiled = step.lower(loop, images, labels, permutation).compile()  # what the loop's first call does
+    first_step_seconds = time.perf_counter() - started
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+
+    state = {"loop": loop}
+
+    def run_steps(n):
+        for _ in range(n):
+            state["loop"], metrics = compiled(state["loop"], images, labels, permutation)
+        jax.block_until_ready((state["loop"], metrics))
+        state["metrics"] = metrics
+
+    run_steps(args.warmup)
+    rates = timed_repeats(run_steps, args.steps, args.repeats)
+    losses = {k: float(v) for k, v in jax.device_get(state["metrics"]).items()}
+    params = sum(x.size for x in jax.tree.leaves((state["loop"].model.g_params, state["loop"].model.d_params)))
+    return {"rates": rates, "first_step_s": first_step_seconds, "hlo_flops": float(cost["flops"]),
+            "params": int(params), "losses": losses}
+
+
+def worker_torch(args) -> dict:
+    import numpy as np
+    import torch
+
+    import torch_reference as ref
+    from gan_lab import data  # numpy only: gan_lab.data imports JAX lazily, and not on this path
+
+    torch.set_num_threads(TORCH_THREADS)
+    torch.manual_seed(0)
+    images, _ = data.load_split("mnist", "train", args.data_dir)
+    real = torch.from_numpy(np.ascontiguousarray(data.to_model_range(images).transpose(0, 3, 1, 2)))
+    generator, discriminator = ref.Generator(Z_DIM), ref.Discriminator(1)
+    step = ref.make_step(generator, discriminator)
+    order = torch.randperm(real.shape[0])
+    state = {"i": 0}
+
+    def run_steps(n):
+        for _ in range(n):
+            start = (state["i"] * args.batch) % (real.shape[0] - args.batch)
+            batch = real[order[start : start + args.batch]]
+            state["losses"] = step(batch, torch.randn(args.batch, Z_DIM))
+            state["i"] += 1
+
+    started = time.perf_counter()
+    run_steps(1)
+    first_step_seconds = time.perf_counter() - started
+    run_steps(args.warmup)
+    rates = timed_repeats(run_steps, args.steps, args.repeats)
+    d_loss, g_loss = (float(x) for x in state["losses"])
+    params = ref.parameter_count(generator) + ref.parameter_count(discriminator)
+    return {"rates": rates, "first_step_s": first_step_seconds, "params": params,
+            "losses": {"d_loss": d_loss, "g_loss": g_loss}}
+
+
+WORKERS = {"peak-jax": worker_peak_jax, "peak-torch": worker_peak_torch, "gan_lab": worker_gan_lab,
+           "torch": worker_torch}
+
+
+def run_worker(args) -> None:
+    result = WORKERS[args.worker](args)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result.update(max_rss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --- the parent: idle waits, subprocesses, the table ------------------------------------------------
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(seconds: float) -> float:
+    """How many cores' worth of CPU the whole machine used over the next `seconds`."""
+    busy0, total0 = cpu_jiffies()
+    time.sleep(seconds)
+    busy1, total1 = cpu_jiffies()
+    return os.cpu_count() * (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def wait_for_idle(timeout: float, threshold: float = 0.15, window: float = 2.0) -> dict:
+    """Block until the machine uses less than `threshold` cores over a `window`, or until timeout."""
+    started = time.monotonic()
+    while True:
+        load = busy_cores(window)
+        waited = time.monotonic() - started
+        if load < threshold:
+            return {"idle": True, "waited_s": waited, "busy_before": load}
+        if waited >= timeout:
+            return {"idle": False, "waited_s": waited, "busy_before": load}
+
+
+def measure(kind: str, args, batch: int = 0, xla_flags: str = "") -> dict:
+    """Run one worker in a fresh interpreter once the machine is idle; add how busy the rest was.
+    `xla_flags` are appended to XLA_FLAGS for that worker only."""
+    idle = wait_for_idle(args.idle_timeout)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
+           "--steps", str(args.steps_for[batch] if batch else 0), "--repeats", str(args.repeats),
+           "--warmup", str(args.warmup), "--matmul-size", str(args.matmul_size),
+           "--matmul-repeats", str(args.matmul_repeats)]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    busy0, total0 = cpu_jiffies()
+    started = time.monotonic()
+    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {xla_flags}".strip())
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=HERE, env=env)
+        if proc.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{kind} worker (batch {batch}) failed:\n{stderr.read()[-4000:]}")
+    wall = time.monotonic() - started
+    busy1, total1 = cpu_jiffies()
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    machine_cpu_s = (busy1 - busy0) / max(total1 - total0, 1) * os.cpu_count() * wall
+    result.update(idle, wall_s=wall, others_cores=max(0.0, (machine_cpu_s - result["cpu_s"]) / wall))
+    status = "idle" if idle["idle"] else f"NOT idle after {idle['waited_s']:.0f} s ({idle['busy_before']:.2f} cores busy)"
+    label = kind + (" +flags" if xla_flags else "")
+    print(f"  {label:16s} batch {batch or '-':>3}: {summary(result)}   [start: {status}; "
+          f"others used {result['others_cores']:.2f} cores during]", flush=True)
+    return result
+
+
+def summary(result: dict) -> str:
+    if "rates" in result:
+        return f"{statistics.median(result['rates']):.2f} steps/s"
+    return f"{result['gflops']:.0f} GFLOP/s"
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    names = ["jax", "jaxlib", "flax", "optax", "numpy", "torch"]
+    found = {}
+    for name in names:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def start_note(result: dict) -> str:
+    if result["idle"]:
+        return "idle"
+    return f"**not idle** ({result['busy_before']:.1f} cores busy after {result['waited_s']:.0f} s wait)"
+
+
+def report(args, peaks: dict, results: dict) -> str:
+    peak = max(p["gflops"] for p in peaks.values())
+    v = versions()
+    lines = [
+        "# DCGAN training step: gan_lab (JAX/Flax) vs PyTorch eager",
+        "",
+        f"Produced by `python experiments/bench.py{' --quick' if args.quick else ''}` on "
+        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}.",
+        "",
+        f"- Machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()} ({platform.machine()}, "
+        f"{platform.system()} {platform.release()})",
+        f"- Versions: Python {platform.python_version()}, "
+        + ", ".join(f"{name} {version}" for name, version in v.items()),
+        f"- XLA_FLAGS: `{os.environ.get('XLA_FLAGS', '')}` (empty: XLA's defaults)"
+        + (f"; the `--xla-flags` rows add `{args.xla_flags}`" if args.xla_flags else "")
+        + f"; PyTorch threads: {TORCH_THREADS}",
+        f"- float32 matmul peak ({args.matmul_size}^3, best of {args.matmul_repeats}): "
+        + ", ".join(f"{name} {p['gflops']:.0f} GFLOP/s ({start_note(p)})" for name, p in peaks.items()),
+        f"- Steps/s: median of {args.repeats} repeats after {args.warmup} warm-up steps "
+        f"(steps per repeat: {', '.join(f'{s} at batch {b}' for b, s in args.steps_for.items())}); "
+        "range in brackets. Model: infoGAN MNIST DCGAN, z=62, width 1.0, real MNIST batches.",
+        "",
+        "| batch | framework | steps/s [min-max] | first step (s) | FLOPs/step: layers / XLA | "
+        "achieved GFLOP/s | % of peak | peak RSS (MB) | parameters | start | others' CPU (cores) |",
+        "|---:|---|---|---:|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for batch in args.batches:
+        flops = step_flops(batch)
+        for name in contenders(args):
+            r = results[(name, batch)]
+            rate = statistics.median(r["rates"])
+            hlo = f"{r['hlo_flops'] / 1e9:.1f} G" if "hlo_flops" in r else "n/a"
+            label = LABELS[name]
+            lines.append(
+                f"| {batch} | {label} | **{rate:.2f}** [{min(r['rates']):.2f}-{max(r['rates']):.2f}] | "
+                f"{r['first_step_s']:.1f} | {flops / 1e9:.1f} G / {hlo} | {rate * flops / 1e9:.0f} | "
+                f"{100 * rate * flops / 1e9 / peak:.0f}% | {r['max_rss_mb']:.0f} | {r['params']:,} | "
+                f"{start_note(r)} | {r['others_cores']:.2f} |"
+            )
+    lines += ["", "| batch | steps/s ratio | target | met |", "|---:|---|---:|---|"]
+    for batch in args.batches:
+        torch_rate = statistics.median(results[("torch", batch)]["rates"])
+        target = TARGETS.get(batch)
+        for name in contenders(args)[:-1]:
+            ratio = statistics.median(results[(name, batch)]["rates"]) / torch_rate
+            met = "n/a" if target is None else ("yes" if ratio >= target else "**no**")
+            lines.append(f"| {batch} | {LABELS[name]} / PyTorch = {ratio:.2f}x | "
+                         f"{f'{target:.2f}x' if target else '-'} | {met} |")
+    counts = {r["params"] for r in results.values()}
+    lines += ["", f"Parameter counts equal across frameworks: {'yes' if len(counts) == 1 else 'NO: ' + str(counts)}."]
+    noisy = [k for k, r in results.items() if not r["idle"] or r["others_cores"] > 0.25]
+    if noisy:
+        lines.append("Noisy measurements (machine not idle at start, or other processes used > 0.25 cores "
+                     "during): " + ", ".join(f"{LABELS[name]} at batch {batch}" for name, batch in noisy) + ".")
+    return "\n".join(lines) + "\n"
+
+
+FLAGGED = "gan_lab+flags"
+LABELS = {"gan_lab": "gan_lab (JAX)", FLAGGED: "gan_lab, `--xla-flags`", "torch": "PyTorch eager"}
+
+
+def contenders(args) -> list[str]:
+    return ["gan_lab"] + ([FLAGGED] if args.xla_flags else []) + ["torch"]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few steps, short idle waits")
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--out", type=Path, default=None, help=f"markdown file (default {RESULTS}, none with --quick)")
+    parser.add_argument("--idle-timeout", type=float, default=None, help="seconds to wait for an idle machine")
+    parser.add_argument("--data-dir", default=None, help="MNIST location (default: gan_lab's usual search)")
+    parser.add_argument("--xla-flags", default="", help="also time gan_lab with these XLA flags appended (one more "
+                        "row per batch size), e.g. to try flags before gan_lab adopts them")
+    # Set by the parent for its workers:
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--matmul-size", type=int, default=2048, help=argparse.SUPPRESS)
+    parser.add_argument("--matmul-repeats", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 7
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 3
+    if args.matmul_repeats is None:
+        args.matmul_repeats = 3 if args.quick else 10
+    if args.idle_timeout is None:
+        args.idle_timeout = 5 if args.quick else 60
+    # ~2 s per repeat at the speeds measured here: enough steps to average over, few enough for 10 min.
+    args.steps_for = {b: (2 if args.quick else max(4, 1024 // b)) for b in args.batches}
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return
+    print(f"benchmarking on {cpu_model()}: each measurement in a fresh process, after an idle wait", flush=True)
+    peaks = {"JAX": measure("peak-jax", args), "PyTorch": measure("peak-torch", args)}
+    results = {}
+    for batch in args.batches:
+        for name in contenders(args):
+            worker = "gan_lab" if name.startswith("gan_lab") else name
+            results[(name, batch)] = measure(worker, args, batch, args.xla_flags if name == FLAGGED else "")
+    text = report(args, peaks, results)
+    out = args.out or (None if args.quick else RESULTS)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
