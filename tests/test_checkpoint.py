@@ -105,7 +105,10 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues_from(tmp_path, data_dir
     args = [sys.executable, "-m", "gan_lab", "train", "dcgan", "--dataset", "mnist", "--subset", "16384",
             "--batch-size", "32", "--width", "0.125", "--epochs", "20", "--log-every", "4", "--no-progress",
             "--out", str(out)]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job (CI may run us as one) inherits SIGINT as ignored, and Python then
+    # installs no KeyboardInterrupt handler: restore the default so the child behaves as in a terminal.
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and len(runs.read_metrics(out) if out.exists() else []) < 3:
         time.sleep(0.2)
