@@ -15,6 +15,6 @@ def data_dir() -> Path:
     """Directory holding <dataset>/<file>[.gz] for mnist and fashion-mnist."""
     path = Path(os.environ.get(data.DATA_ENV) or data.candidate_dirs()[0])
     if not (path / "mnist").is_dir() or not (path / "fashion-mnist").is_dir():
-        pytest.fail(f"no datasets in {path}: run `python -m gan_lab data` to download them, or set "
+        pytest.fail(f"no datasets in {path}: run `python -m gan_lab data` to download them (the README's test command does), or set "
                     f"GAN_LAB_DATA to a directory holding mnist/ and fashion-mnist/", pytrace=False)
     return path

@@ -75,3 +75,9 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
     again = run_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert_one_line_error(again, "already exists", "--resume")
     assert (out / "metrics.jsonl").read_bytes() == first
+
+
+def test_data_command_finds_checks_and_reports(data_dir):
+    result = run_cli("data", "--dataset", "mnist", env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("verified (SHA-256 ok)") == 4
