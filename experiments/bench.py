@@ -46,19 +46,20 @@ Z_DIM = 62
 # --- what one step costs, from the layer shapes ----------------------------------------------------
 
 
-def layer_macs(width: float = 1.0, z_dim: int = Z_DIM):
-    """Multiply-adds per example of each dense product in G and D (forward), infoGAN MNIST backbone.
+def layer_macs():
+    """Multiply-adds per example of each dense product in G and D (forward), infoGAN MNIST backbone
+    at full width (the benchmarked model).
 
     A 4x4 stride-2 transposed convolution counts only products with real inputs (4 taps per output
     pixel), i.e. what PyTorch's ConvTranspose2d and gan_lab's nets.up_conv compute.
     """
-    fc, c7, c14 = (max(1, round(base * width)) for base in (1024, 128, 64))
-    generator = [z_dim * fc, fc * 49 * c7, 49 * 16 * c7 * c14, 196 * 16 * c14 * 1]
+    fc, c7, c14 = 1024, 128, 64
+    generator = [Z_DIM * fc, fc * 49 * c7, 49 * 16 * c7 * c14, 196 * 16 * c14 * 1]
     discriminator = [196 * 16 * 1 * c14, 49 * 16 * c14 * c7, 49 * c7 * fc, fc * 1]
     return generator, discriminator
 
 
-def step_flops(batch: int, width: float = 1.0) -> float:
+def step_flops(batch: int) -> float:
     """FLOPs (2 per multiply-add) of the dense products of one training step (models/gan.py):
 
     G: forward twice (D half, G half), then weight gradients and input gradients (none for z).
@@ -67,7 +68,7 @@ def step_flops(batch: int, width: float = 1.0) -> float:
        backward once with input gradients only (down to G's images).
     BatchNorm, activations, losses and Adam are elementwise and left out.
     """
-    generator, discriminator = layer_macs(width)
+    generator, discriminator = layer_macs()
     g_fwd, d_fwd = sum(generator), sum(discriminator)
     g_macs = 2 * g_fwd + g_fwd + (g_fwd - generator[0])
     d_macs = 3 * d_fwd + 2 * (d_fwd + d_fwd - discriminator[0]) + d_fwd

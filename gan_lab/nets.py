@@ -28,11 +28,11 @@ def dense(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Linear:
 
 
 # The two 4x4 stride-2 convolutions below are written as matrix products because that is what
-# XLA:CPU runs fast: its dot kernels reach ~300 GFLOP/s on this model's shapes, while the
-# convolutions autodiff derives from them do not. The transposed convolution is lhs-dilated (3/4 of
-# its multiplications hit inserted zeros) and the gradient of its kernel is an rhs-dilated
-# convolution that XLA:CPU hands to a generic Eigen loop: at batch 64 that one op took 360 ms of a
-# 650 ms step. Here every forward and backward product is one dense dot, between two gathers:
+# XLA:CPU runs fast: its (YNNPACK) dot kernels reach 200-300 GFLOP/s on this model's shapes, while
+# some convolutions autodiff derives do not. The transposed convolution is lhs-dilated (3/4 of its
+# multiplications hit inserted zeros) and the gradient of its kernel is an rhs-dilated convolution
+# that XLA:CPU hands to a generic Eigen loop: at batch 64 that one op took 360 ms of a 650 ms step
+# (profiled). Here every forward and backward product is one dense dot, between two gathers:
 #   window_taps   (im2col) the 16 taps of each output pixel's 4x4 stride-2 window, and
 #   overlap_add   (col2im) each output pixel sums the 4 of 16 input-times-tap products that reach it.
 # The two are each other's transpose (up to flipping the taps), so each one's gradient is the other,
