@@ -6,6 +6,10 @@ killed half-way leaves the previous checkpoint as the latest usable one.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -55,15 +59,36 @@ def restore_latest(run_dir: Path, abstract_state):
         raise UserError(f"cannot read checkpoints in {directory}: {_one_line(err)}") from None
     if step is None:
         raise UserError(f"no complete checkpoint in {directory}; train the run (again) to make one")
+    with quiet_stderr():
+        try:
+            restored = mgr.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        except Exception as err:  # noqa: BLE001
+            # Not closed here: closing after a failed read lets Orbax's I/O threads print tracebacks;
+            # the CLI exits at once on this error.
+            time.sleep(0.5)  # let those threads finish printing into /dev/null
+            raise UserError(
+                f"checkpoint {directory / str(step)} is unreadable ({_one_line(err)}); "
+                "delete that step's directory to fall back to the one before"
+            ) from None
+    mgr.close()
+    return restored
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Send file descriptor 2 to /dev/null for the block: a failed Orbax/TensorStore read makes its
+    I/O threads print tracebacks, and a user must only see gan_lab's one-line error."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     try:
-        return mgr.restore(step, args=ocp.args.StandardRestore(abstract_state))
-    except Exception as err:  # noqa: BLE001
-        raise UserError(
-            f"checkpoint {directory / str(step)} is unreadable ({_one_line(err)}); "
-            "delete that step's directory to fall back to the one before"
-        ) from None
+        yield
     finally:
-        mgr.close()
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def latest_step(run_dir: Path) -> int | None:

@@ -197,11 +197,12 @@ def main(argv=None) -> int:
     try:
         COMMANDS[args.command](args)
     except (UserError, DataError) as err:
+        sys.stdout.flush()
         sys.stderr.write(f"{PROG}: error: {err}\n")
         sys.stderr.flush()
-        sys.stdout.flush()
-        # Leave at once: after a failed Orbax restore, its I/O threads print tracebacks during a
-        # normal interpreter shutdown, and the user must see one line only.
+        # Leave at once, and silence stderr first: after a failed Orbax restore its I/O threads print
+        # tracebacks (right away or at shutdown), and the user must see the one line only.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         os._exit(2)
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")

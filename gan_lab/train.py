@@ -10,6 +10,8 @@ a leading seed axis and the step is vmapped over it (one compiled program for al
 from __future__ import annotations
 
 import functools
+import signal
+import threading
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -33,6 +35,38 @@ class LoopState(NamedTuple):
 
 class TrainingDiverged(UserError):
     pass
+
+
+class DeferredInterrupt:
+    """Ctrl-C during training is noted and raised between steps, never inside one.
+
+    A KeyboardInterrupt raised while a donating step call returns would leave `loop` pointing at
+    donated (deleted) buffers, and the on_interrupt checkpoint could not be written. Only in the main
+    thread, and not where SIGINT is ignored (e.g. a background job), which stays ignored.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not signal.SIG_IGN:
+                self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        self.requested = True
+
+    def raise_if_requested(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 def init_loop_state(model: Model, seed) -> LoopState:
@@ -170,37 +204,39 @@ def fit(
     permutation_of = make_epoch_permutation(n_examples, steps_per_epoch, mesh, several)
 
     try:
-        while step < total_steps:
-            epoch = step // steps_per_epoch + 1
-            epoch_end = min(epoch * steps_per_epoch, total_steps)
-            permutation = permutation_of(loop)
-            bar = tqdm(
-                total=epoch_end - (epoch - 1) * steps_per_epoch,
-                initial=step - (epoch - 1) * steps_per_epoch,
-                desc=f"epoch {epoch}/{cfg.epochs}",
-                unit="step",
-                disable=not show_progress,
-                dynamic_ncols=True,
-            )
-            last_log_step, last_log_time = step, time.perf_counter()
-            with bar:
-                while step < epoch_end:
-                    # Everything the step needs is already on the device: any implicit transfer is a bug.
-                    with jax.transfer_guard("disallow"):
-                        loop, metrics = train_step(loop, images, labels, permutation)
-                    step += 1
-                    bar.update(1)
-                    if step % cfg.log_every == 0 or step == epoch_end:
-                        values = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
-                        now = time.perf_counter()
-                        steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                        last_log_step, last_log_time = step, now
-                        bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in values.items()}, refresh=False)
-                        check_finite(loop)
-                        if on_log is not None:
-                            on_log(step, epoch, values, steps_per_sec)
-            if step == epoch * steps_per_epoch and on_epoch_end is not None:
-                on_epoch_end(epoch, loop)
+        with DeferredInterrupt() as interrupt:
+            while step < total_steps:
+                epoch = step // steps_per_epoch + 1
+                epoch_end = min(epoch * steps_per_epoch, total_steps)
+                permutation = permutation_of(loop)
+                bar = tqdm(
+                    total=epoch_end - (epoch - 1) * steps_per_epoch,
+                    initial=step - (epoch - 1) * steps_per_epoch,
+                    desc=f"epoch {epoch}/{cfg.epochs}",
+                    unit="step",
+                    disable=not show_progress,
+                    dynamic_ncols=True,
+                )
+                last_log_step, last_log_time = step, time.perf_counter()
+                with bar:
+                    while step < epoch_end:
+                        # Everything the step needs is already on the device: any implicit transfer is a bug.
+                        with jax.transfer_guard("disallow"):
+                            loop, metrics = train_step(loop, images, labels, permutation)
+                        interrupt.raise_if_requested()  # only here, once `loop` is the new state
+                        step += 1
+                        bar.update(1)
+                        if step % cfg.log_every == 0 or step == epoch_end:
+                            values = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
+                            now = time.perf_counter()
+                            steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                            last_log_step, last_log_time = step, now
+                            bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in values.items()}, refresh=False)
+                            check_finite(loop)
+                            if on_log is not None:
+                                on_log(step, epoch, values, steps_per_sec)
+                if step == epoch * steps_per_epoch and on_epoch_end is not None:
+                    on_epoch_end(epoch, loop)
     except KeyboardInterrupt:
         if on_interrupt is not None:
             on_interrupt(loop)
