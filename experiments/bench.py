@@ -1,9 +1,9 @@
 """gan_lab's DCGAN training step vs the same step in PyTorch eager, side by side on this CPU.
 
     pip install -e .[bench]                  # PyTorch: the reference step only, never gan_lab
-    python experiments/bench.py              # ~10 min; writes experiments/results/bench.md
+    python experiments/bench.py              # ~15 min; writes experiments/results/bench.md
     python experiments/bench.py --quick      # smoke run, ~2 min, writes nothing unless --out
-    python experiments/bench.py --xla-flags "--xla_cpu_copy_insertion_use_region_analysis=true"
+    python experiments/bench.py --xla-flags "--xla_cpu_enable_fast_math=true"
                                              # adds gan_lab rows with extra XLA flags
 
 Every measurement runs in a fresh subprocess (no shared thread pools, caches or allocator state),
@@ -18,6 +18,9 @@ table when it gave up). Measured per framework and batch size:
     rest of the machine was while it ran (other processes' CPU use, in cores).
 gan_lab is timed through gan_lab.train.make_train_step, the loop's own jitted, donated step, on
 device-resident MNIST; the reference is experiments/torch_reference.py with torch.set_num_threads(2).
+Rows: gan_lab as installed; gan_lab without its CPU settings (GAN_LAB_CPU_TUNING=0, see
+gan_lab/runtime.py); gan_lab on 2 XLA host devices (batch sharded over a Mesh, as `--devices 2`);
+PyTorch with gan_lab's allocator settings; plain PyTorch, the reference of the targets.
 Expected (issue 4): gan_lab >= 1.5x PyTorch at batch 64 and >= 1.25x at batch 256.
 """
 
@@ -120,7 +123,7 @@ def worker_peak_torch(args) -> dict:
 
 
 def worker_gan_lab(args) -> dict:
-    from gan_lab import config, data, registry, train  # first: gan_lab may set XLA options on import
+    from gan_lab import config, data, registry, runtime, train  # first: gan_lab sets XLA options on import
 
     import jax
 
@@ -128,7 +131,7 @@ def worker_gan_lab(args) -> dict:
     model = registry.get("dcgan").build(cfg)
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
     steps_per_epoch = images.shape[0] // cfg.batch_size
-    mesh = train.make_mesh()
+    mesh = train.make_mesh(args.devices)
     loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
     images, labels = train.place((images, labels), mesh)
     permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
@@ -153,7 +156,7 @@ def worker_gan_lab(args) -> dict:
     losses = {k: float(v) for k, v in jax.device_get(state["metrics"]).items()}
     params = sum(x.size for x in jax.tree.leaves((state["loop"].model.g_params, state["loop"].model.d_params)))
     return {"rates": rates, "first_step_s": first_step_seconds, "hlo_flops": float(cost["flops"]),
-            "params": int(params), "losses": losses}
+            "params": int(params), "losses": losses, "runtime": runtime.APPLIED, "devices": len(mesh.devices)}
 
 
 def worker_torch(args) -> dict:
@@ -162,6 +165,13 @@ def worker_torch(args) -> dict:
 
     import torch_reference as ref
     from gan_lab import data  # numpy only: gan_lab.data imports JAX lazily, and not on this path
+
+    from gan_lab import runtime  # importing gan_lab applies its settings unless GAN_LAB_CPU_TUNING=0
+
+    if runtime.APPLIED["cpu_tuning"]:
+        raise RuntimeError("PyTorch rows run with GAN_LAB_CPU_TUNING=0 (see variants())")
+    if args.same_malloc:  # only the allocator part of gan_lab's settings: XLA flags mean nothing here
+        assert runtime.keep_freed_memory(), "glibc's mallopt is not available here"
 
     torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(0)
@@ -231,19 +241,21 @@ def wait_for_idle(timeout: float, threshold: float = 0.15, window: float = 2.0) 
             return {"idle": False, "waited_s": waited, "busy_before": load}
 
 
-def measure(kind: str, args, batch: int = 0, xla_flags: str = "") -> dict:
+def measure(kind: str, args, batch: int = 0, variant: dict | None = None) -> dict:
     """Run one worker in a fresh interpreter once the machine is idle; add how busy the rest was.
-    `xla_flags` are appended to XLA_FLAGS for that worker only."""
+    `variant` (see VARIANTS) adds XLA flags, environment variables or worker arguments."""
+    variant = variant or {}
     idle = wait_for_idle(args.idle_timeout)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
            "--steps", str(args.steps_for[batch] if batch else 0), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--matmul-size", str(args.matmul_size),
-           "--matmul-repeats", str(args.matmul_repeats)]
+           "--matmul-repeats", str(args.matmul_repeats), *variant.get("worker_args", [])]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     busy0, total0 = cpu_jiffies()
     started = time.monotonic()
-    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {xla_flags}".strip())
+    env = dict(os.environ, **variant.get("env", {}))
+    env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {variant.get('xla_flags', '')}".strip()
     with tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=HERE, env=env)
         if proc.returncode != 0:
@@ -256,7 +268,7 @@ def measure(kind: str, args, batch: int = 0, xla_flags: str = "") -> dict:
     machine_cpu_s = (busy1 - busy0) / max(total1 - total0, 1) * os.cpu_count() * wall
     result.update(idle, wall_s=wall, others_cores=max(0.0, (machine_cpu_s - result["cpu_s"]) / wall))
     status = "idle" if idle["idle"] else f"NOT idle after {idle['waited_s']:.0f} s ({idle['busy_before']:.2f} cores busy)"
-    label = kind + (" +flags" if xla_flags else "")
+    label = variant.get("name", kind)
     print(f"  {label:16s} batch {batch or '-':>3}: {summary(result)}   [start: {status}; "
           f"others used {result['others_cores']:.2f} cores during]", flush=True)
     return result
@@ -307,9 +319,13 @@ def report(args, peaks: dict, results: dict) -> str:
         f"{platform.system()} {platform.release()})",
         f"- Versions: Python {platform.python_version()}, "
         + ", ".join(f"{name} {version}" for name, version in v.items()),
-        f"- XLA_FLAGS: `{os.environ.get('XLA_FLAGS', '')}` (empty: XLA's defaults)"
+        f"- XLA_FLAGS in the environment: `{os.environ.get('XLA_FLAGS', '')}` (empty: XLA's defaults)"
         + (f"; the `--xla-flags` rows add `{args.xla_flags}`" if args.xla_flags else "")
         + f"; PyTorch threads: {TORCH_THREADS}",
+        f"- gan_lab's own CPU settings (gan_lab/runtime.py, applied on import unless `GAN_LAB_CPU_TUNING=0`): "
+        f"XLA_FLAGS became `{results[('gan_lab', args.batches[0])]['runtime'].get('xla_flags')}`; glibc malloc keeps freed "
+        "memory (one arena, no mmap, no trim). The 'gan_lab\'s malloc settings' PyTorch row applies the same "
+        "allocator settings to PyTorch, to show how much of the difference they account for.",
         f"- float32 matmul peak ({args.matmul_size}^3, best of {args.matmul_repeats}): "
         + ", ".join(f"{name} {p['gflops']:.0f} GFLOP/s ({start_note(p)})" for name, p in peaks.items()),
         f"- Steps/s: median of {args.repeats} repeats after {args.warmup} warm-up steps "
@@ -322,11 +338,11 @@ def report(args, peaks: dict, results: dict) -> str:
     ]
     for batch in args.batches:
         flops = step_flops(batch)
-        for name in contenders(args):
+        for name, variant in variants(args).items():
             r = results[(name, batch)]
             rate = statistics.median(r["rates"])
             hlo = f"{r['hlo_flops'] / 1e9:.1f} G" if "hlo_flops" in r else "n/a"
-            label = LABELS[name]
+            label = variant["label"]
             lines.append(
                 f"| {batch} | {label} | **{rate:.2f}** [{min(r['rates']):.2f}-{max(r['rates']):.2f}] | "
                 f"{r['first_step_s']:.1f} | {flops / 1e9:.1f} G / {hlo} | {rate * flops / 1e9:.0f} | "
@@ -337,26 +353,44 @@ def report(args, peaks: dict, results: dict) -> str:
     for batch in args.batches:
         torch_rate = statistics.median(results[("torch", batch)]["rates"])
         target = TARGETS.get(batch)
-        for name in contenders(args)[:-1]:
+        for name, variant in variants(args).items():
+            if variant["worker"] == "torch":
+                continue
             ratio = statistics.median(results[(name, batch)]["rates"]) / torch_rate
-            met = "n/a" if target is None else ("yes" if ratio >= target else "**no**")
-            lines.append(f"| {batch} | {LABELS[name]} / PyTorch = {ratio:.2f}x | "
-                         f"{f'{target:.2f}x' if target else '-'} | {met} |")
+            met = "n/a" if target is None or name != "gan_lab" else ("yes" if ratio >= target else "**no**")
+            lines.append(f"| {batch} | {variant['label']} / PyTorch eager = {ratio:.2f}x | "
+                         f"{f'{target:.2f}x' if target and name == 'gan_lab' else '-'} | {met} |")
+        same_malloc = statistics.median(results[("torch-malloc", batch)]["rates"])
+        lines.append(f"| {batch} | gan_lab (JAX) / PyTorch eager with gan_lab's malloc settings = "
+                     f"{statistics.median(results[('gan_lab', batch)]['rates']) / same_malloc:.2f}x | - | n/a |")
     counts = {r["params"] for r in results.values()}
     lines += ["", f"Parameter counts equal across frameworks: {'yes' if len(counts) == 1 else 'NO: ' + str(counts)}."]
     noisy = [k for k, r in results.items() if not r["idle"] or r["others_cores"] > 0.25]
     if noisy:
         lines.append("Noisy measurements (machine not idle at start, or other processes used > 0.25 cores "
-                     "during): " + ", ".join(f"{LABELS[name]} at batch {batch}" for name, batch in noisy) + ".")
+                     "during): " + ", ".join(f"{variants(args)[name]['label']} at batch {batch}" for name, batch in noisy) + ".")
     return "\n".join(lines) + "\n"
 
 
-FLAGGED = "gan_lab+flags"
-LABELS = {"gan_lab": "gan_lab (JAX)", FLAGGED: "gan_lab, `--xla-flags`", "torch": "PyTorch eager"}
-
-
-def contenders(args) -> list[str]:
-    return ["gan_lab"] + ([FLAGGED] if args.xla_flags else []) + ["torch"]
+def variants(args) -> dict[str, dict]:
+    """Every row of the table by name: the worker it runs and how that worker's process is set up.
+    The last one, plain PyTorch, is the reference the targets are ratios against."""
+    rows = {
+        "gan_lab": {"worker": "gan_lab", "label": "gan_lab (JAX)"},
+        "gan_lab-untuned": {"worker": "gan_lab", "label": "gan_lab, `GAN_LAB_CPU_TUNING=0`",
+                            "env": {"GAN_LAB_CPU_TUNING": "0"}},
+        # Two XLA host devices share the same two cores: this shows the sharded path's cost, not a
+        # speed-up (that needs devices with their own compute).
+        "gan_lab-2dev": {"worker": "gan_lab", "label": "gan_lab, 2 devices (`--devices 2`)",
+                         "xla_flags": "--xla_force_host_platform_device_count=2", "worker_args": ["--devices", "2"]},
+    }
+    if args.xla_flags:
+        rows["gan_lab+flags"] = {"worker": "gan_lab", "label": "gan_lab, `--xla-flags`", "xla_flags": args.xla_flags}
+    untuned = {"GAN_LAB_CPU_TUNING": "0"}  # the torch worker reads MNIST through gan_lab.data
+    rows["torch-malloc"] = {"worker": "torch", "label": "PyTorch eager, gan_lab's malloc settings",
+                            "worker_args": ["--same-malloc"], "env": untuned}
+    rows["torch"] = {"worker": "torch", "label": "PyTorch eager", "env": untuned}
+    return {name: {"name": name, **row} for name, row in rows.items()}
 
 
 def parse_args(argv=None):
@@ -376,6 +410,8 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-size", type=int, default=2048, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-repeats", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--same-malloc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 2 if args.quick else 7
@@ -385,7 +421,7 @@ def parse_args(argv=None):
         args.matmul_repeats = 3 if args.quick else 10
     if args.idle_timeout is None:
         args.idle_timeout = 5 if args.quick else 60
-    # ~2 s per repeat at the speeds measured here: enough steps to average over, few enough for 10 min.
+    # ~2 s per repeat at the speeds measured here: enough steps to average over, few enough for ~15 min in all.
     args.steps_for = {b: (2 if args.quick else max(4, 1024 // b)) for b in args.batches}
     return args
 
@@ -399,9 +435,8 @@ def main(argv=None) -> None:
     peaks = {"JAX": measure("peak-jax", args), "PyTorch": measure("peak-torch", args)}
     results = {}
     for batch in args.batches:
-        for name in contenders(args):
-            worker = "gan_lab" if name.startswith("gan_lab") else name
-            results[(name, batch)] = measure(worker, args, batch, args.xla_flags if name == FLAGGED else "")
+        for name, variant in variants(args).items():
+            results[(name, batch)] = measure(variant["worker"], args, batch, variant)
     text = report(args, peaks, results)
     out = args.out or (None if args.quick else RESULTS)
     if out is not None:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab import config as config_lib
-from gan_lab import checkpoint, data, plotting, registry, train
+from gan_lab import checkpoint, data, plotting, registry, runtime, train
 from gan_lab.errors import UserError
 
 # One fixed key for every sample grid, so grids compare across epochs, runs, models and datasets.
@@ -59,6 +59,7 @@ def environment() -> dict:
     return {
         "versions": {"python": platform.python_version(), **versions},
         "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
+        "runtime": runtime.APPLIED,  # XLA flags and allocator settings (gan_lab/runtime.py)
         "command": " ".join(sys.argv),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gan_lab import data
+# Before gan_lab is imported: XLA flags as users get them, but not the allocator setting, which
+# slows every compilation (gan_lab/runtime.py) and the suite is hundreds of small compilations.
+# tests/test_runtime.py checks the allocator setting in subprocesses. Subprocesses inherit this.
+os.environ.setdefault("GAN_LAB_CPU_TUNING", "xla")
+
+from gan_lab import data  # noqa: E402
 
 
 @pytest.fixture(scope="session")

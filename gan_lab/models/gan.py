@@ -4,6 +4,12 @@ Decision (STYLE.md, Haiku pitfall): G's gradient is taken through the *updated* 
 the sequential alternation of the PyTorch/TF collections and of Goodfellow et al.'s Algorithm 1.
 Both updates use the same z. G runs in train mode in both halves, so its BatchNorm statistics
 move twice per step, exactly as in the collections' PyTorch loop.
+
+What is computed once (same numbers, up to float rounding): G's forward pass. In train mode its
+output depends only on (g_params, z), which the G half shares with the D half, so the G half reuses
+the D half's fakes and their VJP; its second move of G's running statistics, by the same batch
+statistics, is applied in closed form. D sees real and fake images in one call (groups=2: shared
+matmuls, BatchNorm per group, statistics updated real-then-fake as two calls would).
 """
 
 from __future__ import annotations
@@ -51,10 +57,10 @@ def build_gan(cfg, conditional: bool) -> Model:
         g_input = jnp.concatenate([z, jax.nn.one_hot(labels, NUM_CLASSES)], -1) if conditional else z
         return nets.apply(g_def, g_params, g_rest, g_input, train=train)
 
-    def discriminate(d_params, d_rest, images, labels):
+    def discriminate(d_params, d_rest, images, labels, groups=1):
         if conditional:
             images = jnp.concatenate([images, label_channels(labels, *images.shape[1:3])], -1)
-        return nets.apply(d_def, d_params, d_rest, images, train=True)
+        return nets.apply(d_def, d_params, d_rest, images, train=True, groups=groups)
 
     def init(key) -> GANState:
         g_key, d_key = jax.random.split(key)
@@ -65,12 +71,14 @@ def build_gan(cfg, conditional: bool) -> Model:
     def step(state: GANState, real_images, labels, key):
         z = jax.random.normal(key, (real_images.shape[0], cfg.z_dim))
         # Fake images are drawn for the real batch's labels (the collections' CGAN does the same).
-        fake_images, g_rest = generate(state.g_params, state.g_rest, z, labels, train=True)
-        fake_images = jax.lax.stop_gradient(fake_images)
+        fake_images, g_vjp, g_rest_once = jax.vjp(
+            lambda g_params: generate(g_params, state.g_rest, z, labels, train=True), state.g_params, has_aux=True
+        )
 
         def d_objective(d_params):
-            real_logits, d_rest = discriminate(d_params, state.d_rest, real_images, labels)
-            fake_logits, d_rest = discriminate(d_params, d_rest, fake_images, labels)
+            both = jnp.concatenate([real_images, jax.lax.stop_gradient(fake_images)])
+            logits, d_rest = discriminate(d_params, state.d_rest, both, jnp.concatenate([labels, labels]), groups=2)
+            real_logits, fake_logits = jnp.split(logits, 2)
             return loss.d_loss(real_logits, fake_logits), (d_rest, real_logits, fake_logits)
 
         (d_loss, (d_rest, real_logits, fake_logits)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
@@ -79,12 +87,13 @@ def build_gan(cfg, conditional: bool) -> Model:
         d_updates, d_opt = tx.update(d_grads, state.d_opt, state.d_params)
         d_params = optax.apply_updates(state.d_params, d_updates)
 
-        def g_objective(g_params):
-            fake, new_g_rest = generate(g_params, g_rest, z, labels, train=True)
-            logits, new_d_rest = discriminate(d_params, d_rest, fake, labels)
-            return loss.g_loss(logits), (new_g_rest, new_d_rest)
+        def g_objective_of_images(images):
+            logits, new_d_rest = discriminate(d_params, d_rest, images, labels)
+            return loss.g_loss(logits), new_d_rest
 
-        (g_loss, (g_rest, d_rest)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
+        (g_loss, d_rest), image_grads = jax.value_and_grad(g_objective_of_images, has_aux=True)(fake_images)
+        (g_grads,) = g_vjp(image_grads)
+        g_rest = nets.statistics_after_second_pass(state.g_rest, g_rest_once)
         g_updates, g_opt = tx.update(g_grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, g_updates)
 

@@ -1,0 +1,95 @@
+"""models/gan.py computes G's forward once and runs D on real and fake images in one call; this
+checks that it trains exactly like the plain step it replaces: the collections' sequential loop
+(G forward, D on real, D on fake, D update; G forward again, D on fake through the updated D,
+G update), written out here as the specification."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from gan_lab import nets
+from gan_lab.data import NUM_CLASSES
+from gan_lab.losses import GAN_LOSSES
+from gan_lab.models import gan
+from tests.helpers import real_subset, tiny_config
+
+
+def plain_step(cfg, conditional: bool):
+    g_in = cfg.z_dim + (NUM_CLASSES if conditional else 0)
+    d_in = 1 + (NUM_CLASSES if conditional else 0)
+    g_def = nets.graphdef_of(lambda: nets.Generator(g_in, cfg.width, rngs=nnx.Rngs(0)))
+    d_def = nets.graphdef_of(lambda: nets.Discriminator(d_in, cfg.width, rngs=nnx.Rngs(0)))
+    tx, loss = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2), GAN_LOSSES[cfg.loss]
+
+    def generate(g_params, g_rest, z, labels):
+        g_input = jnp.concatenate([z, jax.nn.one_hot(labels, NUM_CLASSES)], -1) if conditional else z
+        return nets.apply(g_def, g_params, g_rest, g_input, train=True)
+
+    def discriminate(d_params, d_rest, images, labels):
+        if conditional:
+            images = jnp.concatenate([images, gan.label_channels(labels, 28, 28)], -1)
+        return nets.apply(d_def, d_params, d_rest, images, train=True)
+
+    def step(state, real_images, labels, key):
+        z = jax.random.normal(key, (real_images.shape[0], cfg.z_dim))
+        fake_images, g_rest = generate(state.g_params, state.g_rest, z, labels)
+        fake_images = jax.lax.stop_gradient(fake_images)
+
+        def d_objective(d_params):
+            real_logits, d_rest = discriminate(d_params, state.d_rest, real_images, labels)
+            fake_logits, d_rest = discriminate(d_params, d_rest, fake_images, labels)
+            return loss.d_loss(real_logits, fake_logits), d_rest
+
+        (d_loss, d_rest), d_grads = jax.value_and_grad(d_objective, has_aux=True)(state.d_params)
+        d_updates, d_opt = tx.update(d_grads, state.d_opt, state.d_params)
+        d_params = optax.apply_updates(state.d_params, d_updates)
+
+        def g_objective(g_params):
+            fake, new_g_rest = generate(g_params, g_rest, z, labels)
+            logits, new_d_rest = discriminate(d_params, d_rest, fake, labels)
+            return loss.g_loss(logits), (new_g_rest, new_d_rest)
+
+        (g_loss, (g_rest, d_rest)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
+        g_updates, g_opt = tx.update(g_grads, state.g_opt, state.g_params)
+        g_params = optax.apply_updates(state.g_params, g_updates)
+        return gan.GANState(g_params, g_rest, d_params, d_rest, g_opt, d_opt), {"d_loss": d_loss, "g_loss": g_loss}
+
+    return step
+
+
+@pytest.mark.parametrize("conditional", [False, True], ids=["dcgan", "cgan"])
+def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional):
+    cfg = tiny_config("cgan" if conditional else "dcgan", width=0.25, batch_size=32)
+    images, labels = real_subset(data_dir, "mnist", 96)
+    model = gan.build_gan(cfg, conditional)
+    fast, plain = jax.jit(model.step), jax.jit(plain_step(cfg, conditional))
+    fast_state = plain_state = model.init(jax.random.key(0))
+    for i in range(3):  # three steps: Adam's moments, BN statistics and both nets all carry over
+        batch = slice(32 * i, 32 * (i + 1))
+        key = jax.random.key(10 + i)
+        fast_state, fast_metrics = fast(fast_state, images[batch], labels[batch], key)
+        plain_state, plain_metrics = plain(plain_state, images[batch], labels[batch], key)
+        for name in ("d_loss", "g_loss"):
+            np.testing.assert_allclose(fast_metrics[name], plain_metrics[name], rtol=1e-4, err_msg=name)
+    for part in gan.GANState._fields:
+        for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(getattr(fast_state, part))[0],
+                                jax.tree.leaves(getattr(plain_state, part))):
+            name = jax.tree_util.keystr(path)
+            if any(f"['{layer}']['bias']" in name for layer in PRE_BATCHNORM[part[0]]) or "['mean']" in name:
+                # BatchNorm subtracts the batch mean, so these biases' true gradient is 0 and what
+                # autodiff returns is rounding noise, which Adam scales up to steps of ~lr either way;
+                # BatchNorm's running means contain those biases.
+                assert float(jnp.max(jnp.abs(a - b))) <= 2 * 3 * cfg.lr or "opt" in part, (part, name)
+                continue
+            scale = float(jnp.max(jnp.abs(b))) + 1e-12
+            # Adam divides by the gradient's own size, so where a gradient is tiny its float rounding
+            # moves the step a little: parameters agree to 1% of one step (lr), moments to 0.1%.
+            tolerance = {"params": max(1e-4 * scale, 0.01 * cfg.lr), "opt": 1e-3 * scale, "rest": 1e-4 * scale}
+            assert float(jnp.max(jnp.abs(a - b))) <= tolerance[part[2:]], (part, name)
+
+
+# Layers whose output goes straight into a BatchNorm, per network (GANState fields start with g/d).
+PRE_BATCHNORM = {"g": ("fc1", "fc2", "deconv1"), "d": ("conv2", "fc1")}
