@@ -363,6 +363,7 @@ def report(args, peaks: dict, results: dict) -> str:
         same_malloc = statistics.median(results[("torch-malloc", batch)]["rates"])
         lines.append(f"| {batch} | gan_lab (JAX) / PyTorch eager with gan_lab's malloc settings = "
                      f"{statistics.median(results[('gan_lab', batch)]['rates']) / same_malloc:.2f}x | - | n/a |")
+    lines += ["", "XLA's FLOP count of a multi-device row is per device (each computes its share of the batch)."]
     counts = {r["params"] for r in results.values()}
     lines += ["", f"Parameter counts equal across frameworks: {'yes' if len(counts) == 1 else 'NO: ' + str(counts)}."]
     noisy = [k for k, r in results.items() if not r["idle"] or r["others_cores"] > 0.25]
