@@ -9,6 +9,7 @@ a leading seed axis and the step is vmapped over it (one compiled program for al
 
 from __future__ import annotations
 
+import collections
 import functools
 import signal
 import threading
@@ -23,6 +24,8 @@ from tqdm.auto import tqdm
 
 from gan_lab.errors import UserError
 from gan_lab.registry import Model
+
+STEPS_IN_FLIGHT = 2  # dispatched but unfinished steps the loop allows before it waits for the oldest
 
 
 class LoopState(NamedTuple):
@@ -218,6 +221,7 @@ def fit(
                     dynamic_ncols=True,
                 )
                 last_log_step, last_log_time = step, time.perf_counter()
+                unfinished = collections.deque()  # metrics of dispatched steps the bar has not counted
                 with bar:
                     while step < epoch_end:
                         # Everything the step needs is already on the device: any implicit transfer is a bug.
@@ -225,9 +229,17 @@ def fit(
                             loop, metrics = train_step(loop, images, labels, permutation)
                         interrupt.raise_if_requested()  # only here, once `loop` is the new state
                         step += 1
-                        bar.update(1)
+                        # JAX dispatches steps asynchronously; counting them as dispatched made the bar
+                        # race ahead, then stall at every log point. Count them as they finish, while
+                        # keeping a few queued so the device never waits for Python.
+                        unfinished.append(metrics)
+                        while len(unfinished) > STEPS_IN_FLIGHT:
+                            jax.block_until_ready(unfinished.popleft())
+                            bar.update(1)
                         if step % cfg.log_every == 0 or step == epoch_end:
                             values = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
+                            bar.update(len(unfinished))
+                            unfinished.clear()
                             now = time.perf_counter()
                             steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
                             last_log_step, last_log_time = step, now

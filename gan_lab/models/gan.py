@@ -62,6 +62,11 @@ def build_gan(cfg, conditional: bool) -> Model:
             images = jnp.concatenate([images, label_channels(labels, *images.shape[1:3])], -1)
         return nets.apply(d_def, d_params, d_rest, images, train=True, groups=groups)
 
+    def optimizer_step(grads, opt_state, params):
+        with jax.named_scope("optimizer"):  # names its ops in profiles (experiments/profile_step.py)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
     def init(key) -> GANState:
         g_key, d_key = jax.random.split(key)
         _, g_params, g_rest = nets.split_module(make_g(nnx.Rngs(g_key)))
@@ -84,8 +89,7 @@ def build_gan(cfg, conditional: bool) -> Model:
         (d_loss, (d_rest, real_logits, fake_logits)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
             state.d_params
         )
-        d_updates, d_opt = tx.update(d_grads, state.d_opt, state.d_params)
-        d_params = optax.apply_updates(state.d_params, d_updates)
+        d_params, d_opt = optimizer_step(d_grads, state.d_opt, state.d_params)
 
         def g_objective_of_images(images):
             logits, new_d_rest = discriminate(d_params, d_rest, images, labels)
@@ -94,8 +98,7 @@ def build_gan(cfg, conditional: bool) -> Model:
         (g_loss, d_rest), image_grads = jax.value_and_grad(g_objective_of_images, has_aux=True)(fake_images)
         (g_grads,) = g_vjp(image_grads)
         g_rest = nets.statistics_after_second_pass(state.g_rest, g_rest_once)
-        g_updates, g_opt = tx.update(g_grads, state.g_opt, state.g_params)
-        g_params = optax.apply_updates(state.g_params, g_updates)
+        g_params, g_opt = optimizer_step(g_grads, state.g_opt, state.g_params)
 
         metrics = {
             "d_loss": d_loss,
