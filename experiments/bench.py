@@ -438,8 +438,11 @@ def main(argv=None) -> None:
     for batch in args.batches:
         for name, variant in variants(args).items():
             results[(name, batch)] = measure(variant["worker"], args, batch, variant)
-    text = report(args, peaks, results)
-    out = args.out or (None if args.quick else RESULTS)
+    publish(report(args, peaks, results), args.out or (None if args.quick else RESULTS))
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a report and write it to `out` (None: a smoke run, which writes nothing)."""
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)

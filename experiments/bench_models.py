@@ -33,7 +33,7 @@ from gan_lab import config, data, nets, registry, runtime, train
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "bench_models.md"
 sys.path.insert(0, str(HERE))
-from bench import busy_cores, cpu_model, wait_for_idle  # noqa: E402  (same idle wait as bench.py)
+from bench import busy_cores, cpu_model, publish, wait_for_idle  # noqa: E402  (same idle wait as bench.py)
 
 
 def plain_conv_down(n_in, n_out, rngs):
@@ -141,13 +141,7 @@ def main(argv=None) -> None:
         r = results[name]
         print(f"{name:8s} " + "  ".join(f"{key} {statistics.median(v):.2f} steps/s" for key, v in r["rates"].items()),
               flush=True)
-    text = report(args, results)
-    out = args.out or (None if args.quick else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-    print()
-    print(text)
+    publish(report(args, results), args.out or (None if args.quick else RESULTS))
 
 
 if __name__ == "__main__":
