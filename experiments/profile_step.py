@@ -4,6 +4,8 @@ dense product's speed when it runs alone.
     python experiments/profile_step.py                 # batch 64 and 256, ~3 min; writes experiments/results/profile.md
     python experiments/profile_step.py --batches 64    # the trace stays in experiments/out/trace-b64/ (TensorBoard,
                                                        # Perfetto: `tensorboard --logdir experiments/out`)
+    GAN_LAB_CPU_TUNING=0 python experiments/profile_step.py --batches 64 \
+        --results experiments/results/profile-untuned.md   # the same without gan_lab/runtime.py's settings
 
 Per op, from the trace: the time XLA:CPU's worker threads spent in each compiled op, grouped as
   dense products (YNNPACK)   dots XLA hands to YNNPACK (ynn_fusion ops);
@@ -27,6 +29,7 @@ import datetime
 import glob
 import os
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -83,10 +86,21 @@ def category(name: str, line: str) -> str:
     return "other (BatchNorm, activations, losses, ...)"
 
 
-def trace_step(compiled, loop, args_, steps: int, trace_dir: Path):
-    for _ in range(3):
+def kernel_work(compiled, loop, args_, steps: int):
+    """(page faults, kernel CPU ms) per step over `steps` untraced steps, after a warm-up: what
+    gan_lab/runtime.py's allocator setting is for (compare GAN_LAB_CPU_TUNING=0)."""
+    for _ in range(6):  # the heap settles at its size over the first few steps
         loop, metrics = compiled(loop, *args_)
     jax.block_until_ready(loop)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(steps):
+        loop, metrics = compiled(loop, *args_)
+    jax.block_until_ready(loop)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return loop, (after.ru_minflt - before.ru_minflt) / steps, (after.ru_stime - before.ru_stime) * 1e3 / steps
+
+
+def trace_step(compiled, loop, args_, steps: int, trace_dir: Path):
     if trace_dir.exists():
         for f in sorted(trace_dir.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
@@ -144,6 +158,7 @@ def profile(batch: int, args) -> str:
     hlo = compiled.as_text()
     table = op_table(hlo)
     idle = wait_for_idle(args.idle_timeout)
+    loop, faults, kernel_ms = kernel_work(compiled, loop, args_, args.steps)
     wall_ms, per_op = trace_step(compiled, loop, args_, args.steps, args.out / f"trace-b{batch}")
     by_category = collections.defaultdict(float)
     for name, ms in per_op.items():
@@ -155,7 +170,8 @@ def profile(batch: int, args) -> str:
     lines = [f"## Batch {batch}", "",
              f"Wall time {wall_ms:.1f} ms per step under the profiler ({args.steps} steps; machine idle at start: "
              f"{'yes' if idle['idle'] else 'no'}); XLA's cost analysis: {float(cost['flops']) / 1e9:.1f} GFLOP per step, "
-             f"i.e. {float(cost['flops']) / wall_ms / 1e6:.0f} GFLOP/s over the whole step.", "",
+             f"i.e. {float(cost['flops']) / wall_ms / 1e6:.0f} GFLOP/s over the whole step. Without the profiler: "
+             f"{faults:,.0f} page faults and {kernel_ms:.0f} ms of kernel CPU time per step.", "",
              "| kind of op | ms per step (worker threads) |", "|---|---:|"]
     lines += [f"| {name} | {ms:.1f} |" for name, ms in sorted(by_category.items(), key=lambda kv: -kv[1])]
     lines += ["", "Top ops by time:", "", "| op | shape | kind | ms per step |", "|---|---|---|---:|"]
@@ -184,7 +200,7 @@ def main(argv=None) -> None:
     sections = [profile(batch, args) for batch in args.batches]
     text = "\n".join([
         "# Where the DCGAN step's time goes (gan_lab, XLA:CPU)", "",
-        f"Produced by `python experiments/profile_step.py` on {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; "
+        f"Produced by `{'GAN_LAB_CPU_TUNING=0 ' if not runtime.APPLIED['cpu_tuning'] else ''}python {' '.join(sys.argv)}` on {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; "
         f"{os.cpu_count()} CPUs, {cpu_model()}; jax {jax.__version__}; gan_lab's CPU settings: "
         f"{' + '.join(runtime.APPLIED['cpu_tuning']) or 'off'}. Traces: `{args.out.name}/trace-b*` (TensorBoard or Perfetto).", "",
         *sections])

@@ -1,21 +1,23 @@
 """Process settings that make XLA:CPU faster, applied when gan_lab is imported (before JAX starts).
 
-Measured on the benchmark machine (experiments/bench.py, DCGAN step, batch 64 / 256):
+Together they take the DCGAN step from 6.64 to 8.26 steps/s at batch 64 and from 2.09 to 2.30 at
+batch 256 (experiments/bench.py, the `GAN_LAB_CPU_TUNING=0` rows of experiments/results/bench.md):
 
-* XLA flags (+6-13% at batch 64): copy insertion with region analysis drops buffer copies around
-  the optimizer updates, and multi-output fusion lets one loop fusion write several results
-  (Adam's parameter and both moments in one pass over memory). Both are XLA:CPU options; other
-  backends ignore them.
-* The C allocator (+13% at batch 64, +15% at batch 256): XLA:CPU allocates each step's scratch
-  memory (90 MB at batch 64, 370 MB at 256) from an Eigen worker thread. glibc serves a request
-  that large from a per-thread arena by mmap and hands it back by munmap when the step ends, so
-  every step page-faults all of it in again: 25,000 faults and 45 ms of kernel time per step at
-  batch 64. With one arena, no mmap and no trimming, the freed block is reused by the next step.
-  Memory freed this way stays with the process (its peak is reached in the first step anyway).
+* XLA flags: copy insertion with region analysis drops buffer copies around the optimizer updates,
+  and multi-output fusion lets one loop fusion write several results (e.g. both Adam moments in
+  one pass over memory). Both are XLA:CPU options; other backends ignore them.
+* The C allocator: XLA:CPU allocates each step's scratch memory (~90 MB at batch 64, seen with
+  strace) from an Eigen worker thread. glibc serves a request that large from a per-thread arena by
+  mmap and returns it by munmap when the step ends, so every step page-faulted all of it in again:
+  ~31,000 faults and ~54 ms of kernel CPU time per step at batch 64 (experiments/profile_step.py
+  reports them; tests/test_runtime.py checks they are gone).
+  With one arena, no mmap and no trimming, the freed block is reused by the next step. Memory freed
+  this way stays with the process (peak RSS in bench.md).
 
 The allocator setting has a price: XLA's parallel compiler threads then share one arena, which
-makes a compilation ~1.5 s slower (DCGAN step: 2.8 -> 4.3 s). A training run compiles once and
-gains that back in ~100 steps; the test suite, which compiles hundreds of tiny steps, does not.
+makes a compilation slower (DCGAN step at batch 64: 2.8 -> 4.1 s, bench.md's first-step column). A
+training run compiles once and gains that back in ~50 steps; the test suite, which compiles
+hundreds of small steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns
 both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS is not added.
 """
