@@ -62,10 +62,11 @@ def layer_macs():
     return generator, discriminator
 
 
-def step_flops(batch: int) -> float:
-    """FLOPs (2 per multiply-add) of the dense products of one training step (models/gan.py):
+def step_flops(batch: int, generator_forward_once: bool = False) -> float:
+    """FLOPs (2 per multiply-add) of the dense products of one training step:
 
-    G: forward twice (D half, G half), then weight gradients and input gradients (none for z).
+    G: forward twice (D half, G half: the collections' loop; once when its forward is reused, as in
+       gan_lab's models/gan.py), then weight gradients and input gradients (none for z).
     D: forward three times (real and fake in the D half, fake in the G half); the D half's backward
        twice with weight gradients and input gradients (none for the data images); the G half's
        backward once with input gradients only (down to G's images).
@@ -73,7 +74,7 @@ def step_flops(batch: int) -> float:
     """
     generator, discriminator = layer_macs()
     g_fwd, d_fwd = sum(generator), sum(discriminator)
-    g_macs = 2 * g_fwd + g_fwd + (g_fwd - generator[0])
+    g_macs = (1 if generator_forward_once else 2) * g_fwd + g_fwd + (g_fwd - generator[0])
     d_macs = 3 * d_fwd + 2 * (d_fwd + d_fwd - discriminator[0]) + d_fwd
     return 2.0 * batch * (g_macs + d_macs)
 
@@ -178,7 +179,7 @@ def worker_torch(args) -> dict:
     images, _ = data.load_split("mnist", "train", args.data_dir)
     real = torch.from_numpy(np.ascontiguousarray(data.to_model_range(images).transpose(0, 3, 1, 2)))
     generator, discriminator = ref.Generator(Z_DIM), ref.Discriminator(1)
-    step = ref.make_step(generator, discriminator)
+    step = ref.make_step(generator, discriminator, generator_forward_once=args.generator_forward_once)
     order = torch.randperm(real.shape[0])
     state = {"i": 0}
 
@@ -313,7 +314,7 @@ def report(args, peaks: dict, results: dict) -> str:
         "# DCGAN training step: gan_lab (JAX/Flax) vs PyTorch eager",
         "",
         f"Produced by `python experiments/bench.py{' --quick' if args.quick else ''}` on "
-        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}.",
+        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, in {(time.monotonic() - args.started) / 60:.1f} min.",
         "",
         f"- Machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()} ({platform.machine()}, "
         f"{platform.system()} {platform.release()})",
@@ -324,8 +325,10 @@ def report(args, peaks: dict, results: dict) -> str:
         + f"; PyTorch threads: {TORCH_THREADS}",
         f"- gan_lab's own CPU settings (gan_lab/runtime.py, applied on import unless `GAN_LAB_CPU_TUNING=0`): "
         f"XLA_FLAGS became `{results[('gan_lab', args.batches[0])]['runtime'].get('xla_flags')}`; glibc malloc keeps freed "
-        "memory (one arena, no mmap, no trim). The 'gan_lab\'s malloc settings' PyTorch row applies the same "
-        "allocator settings to PyTorch, to show how much of the difference they account for.",
+        "memory (one arena, no mmap, no trim). The PyTorch rows marked \"gan_lab's malloc settings\" apply the same "
+        "allocator settings to PyTorch, to show how much of the difference they account for; the \"G forward "
+        "once\" row also reuses G's forward pass in G's update as gan_lab does (the plain row runs G twice, as "
+        "the collections do). FLOPs per step count the products each row's step computes.",
         f"- float32 matmul peak ({args.matmul_size}^3, best of {args.matmul_repeats}): "
         + ", ".join(f"{name} {p['gflops']:.0f} GFLOP/s ({start_note(p)})" for name, p in peaks.items()),
         f"- Steps/s: median of {args.repeats} repeats after {args.warmup} warm-up steps "
@@ -337,8 +340,10 @@ def report(args, peaks: dict, results: dict) -> str:
         "|---:|---|---|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     for batch in args.batches:
-        flops = step_flops(batch)
         for name, variant in variants(args).items():
+            # The products each row's step really computes: gan_lab, and the PyTorch row that does the
+            # same, run G's forward once per step.
+            flops = step_flops(batch, generator_forward_once=variant.get("generator_forward_once", False))
             r = results[(name, batch)]
             rate = statistics.median(r["rates"])
             hlo = f"{r['hlo_flops'] / 1e9:.1f} G" if "hlo_flops" in r else "n/a"
@@ -360,9 +365,10 @@ def report(args, peaks: dict, results: dict) -> str:
             met = "n/a" if target is None or name != "gan_lab" else ("yes" if ratio >= target else "**no**")
             lines.append(f"| {batch} | {variant['label']} / PyTorch eager = {ratio:.2f}x | "
                          f"{f'{target:.2f}x' if target and name == 'gan_lab' else '-'} | {met} |")
-        same_malloc = statistics.median(results[("torch-malloc", batch)]["rates"])
-        lines.append(f"| {batch} | gan_lab (JAX) / PyTorch eager with gan_lab's malloc settings = "
-                     f"{statistics.median(results[('gan_lab', batch)]['rates']) / same_malloc:.2f}x | - | n/a |")
+        ours = statistics.median(results[("gan_lab", batch)]["rates"])
+        for name in ("torch-malloc", "torch-once"):
+            lines.append(f"| {batch} | gan_lab (JAX) / {variants(args)[name]['label']} = "
+                         f"{ours / statistics.median(results[(name, batch)]['rates']):.2f}x | - | n/a |")
     lines += ["", "XLA's FLOP count of a multi-device row is per device (each computes its share of the batch)."]
     counts = {r["params"] for r in results.values()}
     lines += ["", f"Parameter counts equal across frameworks: {'yes' if len(counts) == 1 else 'NO: ' + str(counts)}."]
@@ -378,6 +384,8 @@ def variants(args) -> dict[str, dict]:
     The last one, plain PyTorch, is the reference the targets are ratios against."""
     rows = {
         "gan_lab": {"worker": "gan_lab", "label": "gan_lab (JAX)"},
+        "gan_lab-xla": {"worker": "gan_lab", "label": "gan_lab, `GAN_LAB_CPU_TUNING=xla` (no malloc setting)",
+                        "env": {"GAN_LAB_CPU_TUNING": "xla"}},
         "gan_lab-untuned": {"worker": "gan_lab", "label": "gan_lab, `GAN_LAB_CPU_TUNING=0`",
                             "env": {"GAN_LAB_CPU_TUNING": "0"}},
         # Two XLA host devices share the same two cores: this shows the sharded path's cost, not a
@@ -387,9 +395,15 @@ def variants(args) -> dict[str, dict]:
     }
     if args.xla_flags:
         rows["gan_lab+flags"] = {"worker": "gan_lab", "label": "gan_lab, `--xla-flags`", "xla_flags": args.xla_flags}
+    for row in rows.values():
+        row["generator_forward_once"] = True  # models/gan.py reuses G's forward in G's update
     untuned = {"GAN_LAB_CPU_TUNING": "0"}  # the torch worker reads MNIST through gan_lab.data
     rows["torch-malloc"] = {"worker": "torch", "label": "PyTorch eager, gan_lab's malloc settings",
                             "worker_args": ["--same-malloc"], "env": untuned}
+    # Like for like: gan_lab runs G's forward once per step; so does this PyTorch row.
+    rows["torch-once"] = {"worker": "torch", "label": "PyTorch eager, G forward once, gan_lab's malloc settings",
+                          "worker_args": ["--same-malloc", "--generator-forward-once"], "env": untuned,
+                          "generator_forward_once": True}
     rows["torch"] = {"worker": "torch", "label": "PyTorch eager", "env": untuned}
     return {name: {"name": name, **row} for name, row in rows.items()}
 
@@ -413,6 +427,7 @@ def parse_args(argv=None):
     parser.add_argument("--matmul-repeats", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--same-malloc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--generator-forward-once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 2 if args.quick else 7
@@ -429,6 +444,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    args.started = time.monotonic()
     if args.worker:
         run_worker(args)
         return

@@ -2,8 +2,8 @@
 dense product's speed when it runs alone.
 
     python experiments/profile_step.py                 # batch 64 and 256, ~3 min; writes experiments/results/profile.md
-    python experiments/profile_step.py --batches 64    # the trace stays in experiments/out/trace-b64/ (TensorBoard,
-                                                       # Perfetto: `tensorboard --logdir experiments/out`)
+    python experiments/profile_step.py --batches 64    # prints only; the trace stays in experiments/out/trace-b64-*/
+                                                       # (TensorBoard, Perfetto: `tensorboard --logdir experiments/out`)
     GAN_LAB_CPU_TUNING=0 python experiments/profile_step.py --batches 64 \
         --results experiments/results/profile-untuned.md   # the same without gan_lab/runtime.py's settings
 
@@ -159,7 +159,8 @@ def profile(batch: int, args) -> str:
     table = op_table(hlo)
     idle = wait_for_idle(args.idle_timeout)
     loop, faults, kernel_ms = kernel_work(compiled, loop, args_, args.steps)
-    wall_ms, per_op = trace_step(compiled, loop, args_, args.steps, args.out / f"trace-b{batch}")
+    settings = "+".join(runtime.APPLIED["cpu_tuning"]) or "untuned"
+    wall_ms, per_op = trace_step(compiled, loop, args_, args.steps, args.out / f"trace-b{batch}-{settings}")
     by_category = collections.defaultdict(float)
     for name, ms in per_op.items():
         by_category[category(name, table.get(name, ("", ""))[1])] += ms
@@ -195,17 +196,21 @@ def main(argv=None) -> None:
     parser.add_argument("--idle-timeout", type=float, default=60)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where the traces go")
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=None,
+                        help=f"markdown file (default: {RESULTS.relative_to(HERE.parent)} for a run of the default batch sizes, "
+                             "none otherwise)")
     args = parser.parse_args(argv)
     sections = [profile(batch, args) for batch in args.batches]
     text = "\n".join([
         "# Where the DCGAN step's time goes (gan_lab, XLA:CPU)", "",
         f"Produced by `{'GAN_LAB_CPU_TUNING=0 ' if not runtime.APPLIED['cpu_tuning'] else ''}python {' '.join(sys.argv)}` on {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; "
         f"{os.cpu_count()} CPUs, {cpu_model()}; jax {jax.__version__}; gan_lab's CPU settings: "
-        f"{' + '.join(runtime.APPLIED['cpu_tuning']) or 'off'}. Traces: `{args.out.name}/trace-b*` (TensorBoard or Perfetto).", "",
+        f"{' + '.join(runtime.APPLIED['cpu_tuning']) or 'off'}. Traces: `{os.path.relpath(args.out, HERE.parent)}/trace-b*` (TensorBoard or Perfetto).", "",
         *sections])
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(text)
+    results = args.results or (RESULTS if args.batches == [64, 256] else None)
+    if results is not None:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(text)
     print(text)
 
 

@@ -102,14 +102,23 @@ def g_loss_fn(fake_logits):
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
-def make_step(generator: Generator, discriminator: Discriminator, lr=2e-4, betas=(0.5, 0.999)):
-    """`step(real_images NCHW, z) -> (d_loss, g_loss)`: one D update, then one G update."""
+def make_step(generator: Generator, discriminator: Discriminator, lr=2e-4, betas=(0.5, 0.999),
+              generator_forward_once: bool = False):
+    """`step(real_images NCHW, z) -> (d_loss, g_loss)`: one D update, then one G update.
+
+    generator_forward_once: keep the graph of the D half's G forward and backpropagate the G loss
+    through it, as gan_lab's models/gan.py does, instead of running G again (the collections' loop).
+    Same gradients; G's BatchNorm running statistics then move once per step instead of twice
+    (gan_lab adds the second move in closed form). For the benchmark's like-for-like row."""
     g_opt = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
     d_params = list(discriminator.parameters())
 
     def step(real_images, z):
-        fake_images = generator(z).detach()
+        fake_with_graph = generator(z)
+        fake_images = fake_with_graph.detach()
+        if not generator_forward_once:
+            fake_with_graph = None  # the collections' loop runs G again below: free this graph now
         d_opt.zero_grad(set_to_none=True)
         d_loss = d_loss_fn(discriminator(real_images), discriminator(fake_images))
         d_loss.backward()
@@ -120,7 +129,7 @@ def make_step(generator: Generator, discriminator: Discriminator, lr=2e-4, betas
         for p in d_params:
             p.requires_grad_(False)
         g_opt.zero_grad(set_to_none=True)
-        g_loss = g_loss_fn(discriminator(generator(z)))
+        g_loss = g_loss_fn(discriminator(generator(z) if fake_with_graph is None else fake_with_graph))
         g_loss.backward()
         g_opt.step()
         for p in d_params:

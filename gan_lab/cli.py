@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from gan_lab import runtime
 from gan_lab.errors import UserError
 
 PROG = "gan_lab"
@@ -195,6 +196,8 @@ def main(argv=None) -> int:
         # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID, or a cluster JAX detects).
         jax.distributed.initialize()
     try:
+        if runtime.APPLIED.get("error"):
+            raise UserError(runtime.APPLIED["error"])
         COMMANDS[args.command](args)
     except (UserError, DataError) as err:
         sys.stdout.flush()

@@ -167,6 +167,11 @@ def statistics_after_second_pass(before, after_one_pass):
     """BatchNorm running statistics (a `rest` State) after a second train-mode pass over the same
     batch, without running the network again: one pass moves r0 to r1 = m r0 + (1 - m) s, and a
     second one, seeing the same batch statistics s, to m r1 + (1 - m) s = r1 + m (r1 - r0)."""
+    variables = jax.tree.leaves(after_one_pass, is_leaf=lambda x: isinstance(x, nnx.Variable))
+    if not all(isinstance(v, nnx.BatchStat) for v in variables):
+        # Only a BatchNorm's running statistics (made by batch_norm, momentum BN_MOMENTUM) follow
+        # this formula; any other state would be silently corrupted.
+        raise TypeError(f"expected BatchNorm statistics only, got {sorted({type(v).__name__ for v in variables})}")
     return jax.tree.map(lambda r1, r0: r1 + BN_MOMENTUM * (r1 - r0), after_one_pass, before)
 
 

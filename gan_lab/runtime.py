@@ -19,7 +19,10 @@ makes a compilation slower (DCGAN step at batch 64: 2.8 -> 4.1 s, bench.md's fir
 training run compiles once and gains that back in ~50 steps; the test suite, which compiles
 hundreds of small steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns
-both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS is not added.
+both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS keeps its value.
+Importing gan_lab changes the whole process (XLA_FLAGS in os.environ, inherited by child processes,
+and the allocator), which is what a training process wants; set GAN_LAB_CPU_TUNING=0 when embedding
+gan_lab in a program that should not get them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import sys
 
 XLA_CPU_FLAGS = {
     "--xla_cpu_copy_insertion_use_region_analysis": "true",
@@ -39,28 +43,42 @@ NEVER_TRIM = 2**31 - 1
 
 
 TUNING_LEVELS = {"1": ("xla", "malloc"), "xla": ("xla",), "0": ()}
+# Options XLA reads as one comma-separated list: gan_lab's entry is added to the user's.
+LIST_FLAGS = {"--xla_backend_extra_options"}
 
 
-def tuning_level() -> tuple[str, ...]:
-    """What GAN_LAB_CPU_TUNING asks for: 1 (default) everything, xla the XLA flags only, 0 nothing."""
-    value = os.environ.get("GAN_LAB_CPU_TUNING", "1").strip().lower()
-    if value not in TUNING_LEVELS:
-        # Raised at import, before the CLI's error handling exists: keep it one readable line.
-        raise SystemExit(f"GAN_LAB_CPU_TUNING={value!r} is not one of {', '.join(TUNING_LEVELS)}")
-    return TUNING_LEVELS[value]
+def tuning_request() -> tuple[tuple[str, ...], str | None]:
+    """(what GAN_LAB_CPU_TUNING asks for, an error message if its value is not valid). 1 (default,
+    also when empty) is everything, xla the XLA flags only, 0 nothing. An invalid value applies
+    nothing: importing a library must not end the process or print, so the CLI reports it (one line,
+    exit 2) and a program importing gan_lab finds it in APPLIED["error"] (saved with every run)."""
+    value = os.environ.get("GAN_LAB_CPU_TUNING", "").strip() or "1"
+    if value.lower() not in TUNING_LEVELS:
+        return (), f"GAN_LAB_CPU_TUNING={value!r} is not one of {', '.join(TUNING_LEVELS)} (1 is the default)"
+    return TUNING_LEVELS[value.lower()], None
 
 
 def with_xla_cpu_flags(xla_flags: str) -> str:
-    """XLA_FLAGS plus gan_lab's CPU flags, except those the user already set (theirs win)."""
-    present = {flag.split("=", 1)[0] for flag in xla_flags.split()}
-    added = [f"{name}={value}" for name, value in XLA_CPU_FLAGS.items() if name not in present]
-    return " ".join([xla_flags.strip(), *added]).strip()
+    """XLA_FLAGS plus gan_lab's CPU flags. A flag the user already set keeps the user's value, except
+    list-valued options, to which gan_lab's entry is appended if missing."""
+    flags = xla_flags.split()
+    for name, value in XLA_CPU_FLAGS.items():
+        mine = [i for i, flag in enumerate(flags) if flag.split("=", 1)[0] == name]
+        if not mine:
+            flags.append(f"{name}={value}")
+        elif name in LIST_FLAGS:
+            i = mine[-1]
+            entries = flags[i].split("=", 1)[1].split(",") if "=" in flags[i] else []
+            if value not in entries:
+                flags[i] = f"{name}={','.join([*filter(None, entries), value])}"
+    return " ".join(flags)
 
 
 def keep_freed_memory() -> bool:
     """One malloc arena, no mmap for large blocks, no trimming: big blocks freed at the end of a step
-    are reused by the next one instead of going back to the kernel. glibc only; True if applied."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    are reused by the next one instead of going back to the kernel. glibc's malloc only (not under
+    an LD_PRELOADed allocator such as jemalloc or tcmalloc); True if applied."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or os.environ.get("LD_PRELOAD"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -70,12 +88,29 @@ def keep_freed_memory() -> bool:
                ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, NEVER_TRIM)))
 
 
+def backend_started() -> bool:
+    """Whether JAX's backends exist already (then new XLA_FLAGS no longer reach XLA)."""
+    jax_module = sys.modules.get("jax")
+    if jax_module is None:
+        return False
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):  # private API: if it moves, assume the usual import order
+        return False
+
+
 def configure() -> dict:
     """Apply the settings (idempotent); returns what was applied, for run metadata and the benchmark."""
-    level = tuning_level()
-    applied = {"cpu_tuning": list(level)}  # [] when GAN_LAB_CPU_TUNING=0
+    level, error = tuning_request()
+    applied = {"cpu_tuning": list(level)}  # [] when GAN_LAB_CPU_TUNING=0 (or invalid)
+    if error:
+        applied["error"] = error
     if "xla" in level:
         os.environ["XLA_FLAGS"] = applied["xla_flags"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+        if backend_started():  # e.g. a notebook that ran JAX before importing gan_lab
+            applied["xla_flags_effective"] = False
     applied["malloc_kept"] = "malloc" in level and keep_freed_memory()
     return applied
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from gan_lab.errors import UserError
 from gan_lab.registry import Model
 
-STEPS_IN_FLIGHT = 2  # dispatched but unfinished steps the loop allows before it waits for the oldest
+STEPS_IN_FLIGHT = 2  # dispatched steps the bar has not counted; beyond this the loop waits for the oldest
 
 
 class LoopState(NamedTuple):

@@ -74,15 +74,17 @@ def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional):
         plain_state, plain_metrics = plain(plain_state, images[batch], labels[batch], key)
         for name in ("d_loss", "g_loss"):
             np.testing.assert_allclose(fast_metrics[name], plain_metrics[name], rtol=1e-4, err_msg=name)
+    assert jax.tree.structure(fast_state) == jax.tree.structure(plain_state)
     for part in gan.GANState._fields:
         for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(getattr(fast_state, part))[0],
-                                jax.tree.leaves(getattr(plain_state, part))):
+                                jax.tree.leaves(getattr(plain_state, part)), strict=True):
             name = jax.tree_util.keystr(path)
             if any(f"['{layer}']['bias']" in name for layer in PRE_BATCHNORM[part[0]]) or "['mean']" in name:
                 # BatchNorm subtracts the batch mean, so these biases' true gradient is 0 and what
                 # autodiff returns is rounding noise, which Adam scales up to steps of ~lr either way;
                 # BatchNorm's running means contain those biases.
-                assert float(jnp.max(jnp.abs(a - b))) <= 2 * 3 * cfg.lr or "opt" in part, (part, name)
+                # Adam's step is at most a little over lr: 3 steps, either sign, with a margin.
+                assert float(jnp.max(jnp.abs(a - b))) <= 10 * cfg.lr or "opt" in part, (part, name)
                 continue
             scale = float(jnp.max(jnp.abs(b))) + 1e-12
             # Adam divides by the gradient's own size, so where a gradient is tiny its float rounding

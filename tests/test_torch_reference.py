@@ -82,3 +82,22 @@ def test_one_training_step_matches(setup):
     # The updated D weights agree (Adam's first step is ~lr * sign(grad), so this checks D's gradient).
     torch_conv2 = torch_d.conv2.weight.detach().permute(2, 3, 1, 0).numpy()  # OIHW -> HWIO
     np.testing.assert_allclose(np.asarray(new_state.d_params["conv2"]["kernel"]), torch_conv2, atol=2e-6)
+
+
+def test_generator_forward_once_gives_the_same_losses_and_weights(setup):
+    """The benchmark's like-for-like PyTorch row (G's forward reused, as in gan_lab) trains the same."""
+    cfg, _, state, real_images, _, _, _ = setup
+    builds = []
+    for once in (False, True):
+        torch_g, torch_d = ref.Generator(cfg.z_dim, WIDTH), ref.Discriminator(1, WIDTH)
+        ref.copy_gan_lab_weights(torch_g, torch_d, state.g_params, state.g_rest, state.d_params, state.d_rest)
+        step = ref.make_step(torch_g, torch_d, cfg.lr, (cfg.b1, cfg.b2), generator_forward_once=once)
+        z = torch.from_numpy(np.random.RandomState(1).randn(BATCH, cfg.z_dim).astype(np.float32))
+        losses = step(ref.nhwc_to_nchw(real_images), z)
+        builds.append((losses, torch_g))
+    (plain_losses, plain_g), (once_losses, once_g) = builds
+    np.testing.assert_allclose([x.item() for x in once_losses], [x.item() for x in plain_losses], rtol=1e-6)
+    for (name, a), b in zip(plain_g.named_parameters(), once_g.parameters()):
+        # Biases in front of a BatchNorm get rounding-noise gradients that Adam turns into ~lr steps.
+        atol = 3 * cfg.lr if name.endswith("bias") and not name.startswith("bn") else 1e-6
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), atol=atol, err_msg=name)
