@@ -1,7 +1,7 @@
 """Process settings that make XLA:CPU faster, applied when gan_lab is imported (before JAX starts).
 
-Together they take the DCGAN step from 6.64 to 8.26 steps/s at batch 64 and from 2.09 to 2.30 at
-batch 256 (experiments/bench.py, the `GAN_LAB_CPU_TUNING=0` rows of experiments/results/bench.md):
+Together they take the DCGAN step from 6.92 to 8.72 steps/s at batch 64 and from 2.20 to 2.50 at
+batch 256 (experiments/bench.py: the `GAN_LAB_CPU_TUNING` rows of experiments/results/bench.md):
 
 * XLA flags: copy insertion with region analysis drops buffer copies around the optimizer updates,
   and multi-output fusion lets one loop fusion write several results (e.g. both Adam moments in
@@ -15,9 +15,9 @@ batch 256 (experiments/bench.py, the `GAN_LAB_CPU_TUNING=0` rows of experiments/
   this way stays with the process (peak RSS in bench.md).
 
 The allocator setting has a price: XLA's parallel compiler threads then share one arena, which
-makes a compilation slower (DCGAN step at batch 64: 2.8 -> 4.1 s, bench.md's first-step column). A
-training run compiles once and gains that back in ~50 steps; the test suite, which compiles
-hundreds of small steps, does not.
+makes a compilation slower (DCGAN step at batch 64: 2.5 s with the flags alone, 4.0 s with both;
+bench.md's first-step column). A training run compiles once and gains that back in ~100 steps; the
+test suite, which compiles hundreds of small steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns
 both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS keeps its value.
 Importing gan_lab changes the whole process (XLA_FLAGS in os.environ, inherited by child processes,
