@@ -90,8 +90,7 @@ def keep_freed_memory() -> bool:
 
 def backend_started() -> bool:
     """Whether JAX's backends exist already (then new XLA_FLAGS no longer reach XLA)."""
-    jax_module = sys.modules.get("jax")
-    if jax_module is None:
+    if "jax" not in sys.modules:
         return False
     try:
         from jax._src import xla_bridge
