@@ -6,9 +6,9 @@ Both updates use the same z. G runs in train mode in both halves, so its BatchNo
 move twice per step, exactly as in the collections' PyTorch loop.
 
 What is computed once (same numbers, up to float rounding): G's forward pass. In train mode its
-output depends only on (g_params, z, labels), which the G half shares with the D half, so the G half reuses
-the D half's fakes and their VJP; its second move of G's running statistics, by the same batch
-statistics, is applied in closed form. D sees real and fake images in one call (groups=2: shared
+output depends only on (g_params, z, labels), which the G half shares with the D half, so the G
+half reuses the D half's fakes and their VJP; its second move of G's running statistics, by the
+same batch statistics, is applied in closed form. D sees real and fake images in one call (groups=2: shared
 matmuls, BatchNorm per group, statistics updated real-then-fake as two calls would).
 """
 
