@@ -123,24 +123,36 @@ def worker_peak_torch(args) -> dict:
     return {"gflops": 2 * n**3 / min(seconds) / 1e9}
 
 
-def worker_gan_lab(args) -> dict:
-    from gan_lab import config, data, registry, runtime, train  # first: gan_lab sets XLA options on import
+def compile_training_step(model_name: str, batch_size: int, images, labels, devices: int = 1) -> dict:
+    """The training loop's own jitted, donated step for a registered model, compiled as the loop's
+    first call compiles it, with its fresh loop state and the device-resident data placed on a mesh
+    of `devices`: {"step", "loop", "images", "labels", "permutation", "compile_s"}. Shared by this
+    script, bench_models.py and profile_step.py."""
+    from gan_lab import config, registry, train  # inside: this script's parent process never starts JAX
 
-    import jax
-
-    cfg = config.make_config("dcgan", {"batch_size": args.batch, "dataset": "mnist"})
-    model = registry.get("dcgan").build(cfg)
-    images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
-    steps_per_epoch = images.shape[0] // cfg.batch_size
-    mesh = train.make_mesh(args.devices)
+    cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist"})
+    model = registry.get(model_name).build(cfg)
+    steps_per_epoch = images.shape[0] // batch_size
+    mesh = train.make_mesh(devices)
     loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
     images, labels = train.place((images, labels), mesh)
     permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
-    step = train.make_train_step(model, cfg.batch_size, steps_per_epoch, mesh)
-
+    step = train.make_train_step(model, batch_size, steps_per_epoch, mesh)
     started = time.perf_counter()
-    compiled = step.lower(loop, images, labels, permutation).compile()  # what the loop's first call does
-    first_step_seconds = time.perf_counter() - started
+    compiled = step.lower(loop, images, labels, permutation).compile()
+    return {"step": compiled, "loop": loop, "images": images, "labels": labels, "permutation": permutation,
+            "compile_s": time.perf_counter() - started}
+
+
+def worker_gan_lab(args) -> dict:
+    from gan_lab import data, runtime  # first: gan_lab sets XLA options on import
+
+    import jax
+
+    images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
+    built = compile_training_step("dcgan", args.batch, images, labels, devices=args.devices)
+    compiled, loop, images, labels, permutation = (built[k] for k in ("step", "loop", "images", "labels", "permutation"))
+    first_step_seconds = built["compile_s"]
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
 
@@ -157,7 +169,7 @@ def worker_gan_lab(args) -> dict:
     losses = {k: float(v) for k, v in jax.device_get(state["metrics"]).items()}
     params = sum(x.size for x in jax.tree.leaves((state["loop"].model.g_params, state["loop"].model.d_params)))
     return {"rates": rates, "first_step_s": first_step_seconds, "hlo_flops": float(cost["flops"]),
-            "params": int(params), "losses": losses, "runtime": runtime.APPLIED, "devices": len(mesh.devices)}
+            "params": int(params), "losses": losses, "runtime": runtime.APPLIED, "devices": args.devices}
 
 
 def worker_torch(args) -> dict:

@@ -33,7 +33,7 @@ from gan_lab import config, data, nets, registry, runtime, train
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "bench_models.md"
 sys.path.insert(0, str(HERE))
-from bench import busy_cores, cpu_model, publish, wait_for_idle  # noqa: E402  (same idle wait as bench.py)
+from bench import busy_cores, compile_training_step, cpu_model, publish, wait_for_idle  # noqa: E402  (same idle wait as bench.py)
 
 
 def plain_conv_down(n_in, n_out, rngs):
@@ -55,21 +55,6 @@ def plain_flax_layers():
         nets.conv_down, nets.conv_up = shipped
 
 
-def compiled_step(name: str, images, labels, batch_size: int):
-    """(compiled step, its loop state, compile seconds) for model `name` as the training loop runs it."""
-    cfg = config.make_config(name, {"batch_size": batch_size, "dataset": "mnist"})
-    model = registry.get(name).build(cfg)
-    steps_per_epoch = images.shape[0] // batch_size
-    mesh = train.make_mesh()
-    loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
-    permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
-    step = train.make_train_step(model, batch_size, steps_per_epoch, mesh)
-    started = time.perf_counter()
-    compiled = step.lower(loop, images, labels, permutation).compile()
-    return {"step": compiled, "loop": loop, "permutation": permutation,
-            "compile_s": time.perf_counter() - started}
-
-
 def run(entry, images, labels, steps: int) -> float:
     """steps/s over `steps` consecutive steps."""
     started = time.perf_counter()
@@ -81,9 +66,9 @@ def run(entry, images, labels, steps: int) -> float:
 
 def measure_model(name: str, images, labels, args) -> dict:
     batch_size = config.make_config(name, {}).batch_size
-    builds = {"gan_lab": compiled_step(name, images, labels, batch_size)}
+    builds = {"gan_lab": compile_training_step(name, batch_size, images, labels)}
     with plain_flax_layers():
-        builds["plain Flax"] = compiled_step(name, images, labels, batch_size)
+        builds["plain Flax"] = compile_training_step(name, batch_size, images, labels)
     # Warm-up, and enough steps per repeat that the slower build takes ~seconds_per_repeat.
     slowest = min(run(entry, images, labels, 2) for entry in builds.values())
     steps = 2 if args.quick else max(2, round(slowest * args.seconds_per_repeat))

@@ -37,12 +37,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import config, data, registry, runtime, train
+from gan_lab import data, runtime
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "profile.md"
 sys.path.insert(0, str(HERE))
-from bench import cpu_model, wait_for_idle  # noqa: E402
+from bench import compile_training_step, cpu_model, wait_for_idle  # noqa: E402
 
 DOT = re.compile(r"%(\S+) = f32\[([\d,]*)\]\S* dot\(%(\S+), %(\S+)\), lhs_contracting_dims=\{([\d,]*)\}, "
                  r"rhs_contracting_dims=\{([\d,]*)\}")
@@ -50,17 +50,9 @@ INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%(\S+) = (\S+) ")
 
 
 def build(batch: int, data_dir):
-    cfg = config.make_config("dcgan", {"batch_size": batch, "dataset": "mnist"})
-    model = registry.get("dcgan").build(cfg)
     images, labels = data.to_device(*data.load_split("mnist", "train", data_dir))
-    steps_per_epoch = images.shape[0] // batch
-    mesh = train.make_mesh()
-    loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
-    images, labels = train.place((images, labels), mesh)
-    permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
-    compiled = train.make_train_step(model, batch, steps_per_epoch, mesh).lower(loop, images, labels,
-                                                                                 permutation).compile()
-    return compiled, loop, (images, labels, permutation)
+    built = compile_training_step("dcgan", batch, images, labels)
+    return built["step"], built["loop"], (built["images"], built["labels"], built["permutation"])
 
 
 def op_table(hlo: str) -> dict:
