@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import jax
-from flax import nnx
 
 from gan_lab import config, data, nets, registry, runtime, train
 
@@ -36,19 +35,10 @@ sys.path.insert(0, str(HERE))
 from bench import busy_cores, compile_training_step, cpu_model, publish, wait_for_idle  # noqa: E402  (same idle wait as bench.py)
 
 
-def plain_conv_down(n_in, n_out, rngs):
-    return nnx.Conv(n_in, n_out, (4, 4), (2, 2), padding=((1, 1), (1, 1)), kernel_init=nets.normal_init, rngs=rngs)
-
-
-def plain_conv_up(n_in, n_out, rngs):
-    return nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2), padding=((2, 2), (2, 2)), kernel_init=nets.normal_init,
-                             rngs=rngs)
-
-
 @contextlib.contextmanager
 def plain_flax_layers():
     shipped = nets.conv_down, nets.conv_up
-    nets.conv_down, nets.conv_up = plain_conv_down, plain_conv_up
+    nets.conv_down, nets.conv_up = nets.plain_conv_down, nets.plain_conv_up
     try:
         yield
     finally:

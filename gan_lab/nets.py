@@ -156,6 +156,18 @@ def conv_up(n_in: int, n_out: int, rngs: nnx.Rngs) -> UpConv:
     return UpConv(n_in, n_out, rngs)
 
 
+def plain_conv_down(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Conv:
+    """The plain Flax layer conv_down replaces (tests/test_layers.py checks they are equal; the
+    benchmarks swap it back in to measure the difference)."""
+    return nnx.Conv(n_in, n_out, (4, 4), (2, 2), padding=((1, 1), (1, 1)), kernel_init=normal_init, rngs=rngs)
+
+
+def plain_conv_up(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.ConvTranspose:
+    """The plain Flax layer conv_up replaces (as plain_conv_down)."""
+    return nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2), padding=((2, 2), (2, 2)), kernel_init=normal_init,
+                             rngs=rngs)
+
+
 BN_MOMENTUM = 0.9  # Flax's convention: running = 0.9 running + 0.1 batch (PyTorch's momentum 0.1)
 
 

@@ -10,23 +10,15 @@ from flax import nnx
 from gan_lab import nets
 
 
-def plain_conv_down(n_in, n_out, rngs):
-    return nnx.Conv(n_in, n_out, (4, 4), (2, 2), padding=((1, 1), (1, 1)), kernel_init=nets.normal_init, rngs=rngs)
-
-
-def plain_conv_up(n_in, n_out, rngs):
-    return nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2), padding=((2, 2), (2, 2)), kernel_init=nets.normal_init, rngs=rngs)
-
-
 # (fast, plain, input shape NHWC, out channels): the model's shapes, odd channel counts, non-square
 # inputs (odd-sized for the transposed convolution), and single-channel ends (D's input, G's output).
 CASES = [
-    pytest.param(nets.conv_down, plain_conv_down, (3, 28, 28, 1), 64, id="down-28x28-1to64"),
-    pytest.param(nets.conv_down, plain_conv_down, (2, 14, 14, 19), 37, id="down-14x14-19to37"),
-    pytest.param(nets.conv_down, plain_conv_down, (2, 10, 6, 5), 3, id="down-10x6-5to3"),
-    pytest.param(nets.conv_up, plain_conv_up, (3, 7, 7, 38), 19, id="up-7x7-38to19"),
-    pytest.param(nets.conv_up, plain_conv_up, (2, 14, 14, 19), 1, id="up-14x14-19to1"),
-    pytest.param(nets.conv_up, plain_conv_up, (2, 5, 3, 3), 7, id="up-5x3-3to7"),
+    pytest.param(nets.conv_down, nets.plain_conv_down, (3, 28, 28, 1), 64, id="down-28x28-1to64"),
+    pytest.param(nets.conv_down, nets.plain_conv_down, (2, 14, 14, 19), 37, id="down-14x14-19to37"),
+    pytest.param(nets.conv_down, nets.plain_conv_down, (2, 10, 6, 5), 3, id="down-10x6-5to3"),
+    pytest.param(nets.conv_up, nets.plain_conv_up, (3, 7, 7, 38), 19, id="up-7x7-38to19"),
+    pytest.param(nets.conv_up, nets.plain_conv_up, (2, 14, 14, 19), 1, id="up-14x14-19to1"),
+    pytest.param(nets.conv_up, nets.plain_conv_up, (2, 5, 3, 3), 7, id="up-5x3-3to7"),
 ]
 
 
