@@ -28,21 +28,25 @@ FAULTS_PER_STEP = textwrap.dedent("""
     for _ in range(6):  # the heap settles at its size over the first few steps
         loop, metrics = step(loop, images, labels, permutation)
     jax.block_until_ready(loop)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(4):
+    faults = []
+    for _ in range(8):  # one step at a time, so a single late growth of the heap is one outlier
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         loop, metrics = step(loop, images, labels, permutation)
-    jax.block_until_ready(loop)
-    print("FAULTS", (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4, runtime.APPLIED["malloc_kept"])
+        jax.block_until_ready(loop)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print("FAULTS", sorted(faults)[len(faults) // 2], runtime.APPLIED["malloc_kept"], faults)
 """)
 
 
-def faults_per_step(data_dir, tuning: str) -> tuple[float, bool]:
+def faults_per_step(data_dir, tuning: str) -> tuple[float, bool, str]:
+    """(median page faults of one step, whether the allocator setting was applied, every step's count)."""
     env = {**os.environ, "GAN_LAB_CPU_TUNING": tuning}
     result = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP.format(data_dir=str(data_dir))],
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    _, faults, kept = next(line for line in result.stdout.splitlines() if line.startswith("FAULTS")).split()
-    return float(faults), kept == "True"
+    _, faults, kept, every_step = next(line for line in result.stdout.splitlines()
+                                       if line.startswith("FAULTS")).split(maxsplit=3)
+    return float(faults), kept == "True", every_step
 
 
 def transparent_huge_pages_always() -> bool:
@@ -56,12 +60,14 @@ def transparent_huge_pages_always() -> bool:
 @pytest.mark.skipif(bool(os.environ.get("LD_PRELOAD")), reason="another allocator is preloaded")
 @pytest.mark.skipif(transparent_huge_pages_always(), reason="with THP always, a large mmap faults in 2 MB pages")
 def test_kept_memory_stops_the_page_faults_of_every_step(data_dir):
-    plain, kept_plain = faults_per_step(data_dir, "xla")
-    tuned, kept_tuned = faults_per_step(data_dir, "1")
+    plain, kept_plain, plain_steps = faults_per_step(data_dir, "xla")
+    tuned, kept_tuned, tuned_steps = faults_per_step(data_dir, "1")
     assert (kept_plain, kept_tuned) == (False, True)
-    # Without it every step faults its scratch memory in again (~31,000 4 KiB pages per step here,
-    # experiments/results/profile-untuned.md); with it, the next step reuses the freed block.
-    assert plain > 10_000 and tuned < 0.05 * plain, (plain, tuned)
+    # Without it every step faults its scratch memory in again (~25,000-31,000 4 KiB pages per step,
+    # experiments/results/profile-untuned.md); with it, the typical step reuses the freed block. The
+    # median, not the mean: on some machines the heap still grows once in a while (CI once saw a mean
+    # of 6,191 faults over 4 steps, i.e. one growth), which is not the every-step cost this removes.
+    assert plain > 10_000 and tuned < 0.05 * plain, (plain_steps, tuned_steps)
 
 
 def test_flags_are_added_once_and_the_users_own_win():
