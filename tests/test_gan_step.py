@@ -86,11 +86,19 @@ def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional):
                 # Adam's step is at most a little over lr: 3 steps, either sign, with a margin.
                 assert float(jnp.max(jnp.abs(a - b))) <= 10 * cfg.lr or "opt" in part, (part, name)
                 continue
-            scale = float(jnp.max(jnp.abs(b))) + 1e-12
-            # Adam divides by the gradient's own size, so where a gradient is tiny its float rounding
-            # moves the step a little: parameters agree to 1% of one step (lr), moments to 0.1%.
-            tolerance = {"params": max(1e-4 * scale, 0.01 * cfg.lr), "opt": 1e-3 * scale, "rest": 1e-4 * scale}
-            assert float(jnp.max(jnp.abs(a - b))) <= tolerance[part[2:]], (part, name)
+            difference = np.abs(np.asarray(a) - np.asarray(b))
+            scale = float(np.max(np.abs(b))) + 1e-12
+            if part.endswith("params"):
+                # Adam divides each gradient element by its own size, so an element whose gradient is
+                # close to 0 takes a step of up to lr whatever its rounding: the two steps add their
+                # terms in another order, and a few such elements (~16 of 401,408 in fc2 here, by up
+                # to 6% of lr on one CPU, 1% on another) differ. All but 0.1% of the elements agree
+                # to 0.1% of one step; a real difference (another D, a lost BatchNorm update) moves
+                # most of them by a good part of a step. None is off by more than the 3 steps taken.
+                assert np.quantile(difference, 0.999) <= max(1e-4 * scale, 1e-3 * cfg.lr), (part, name)
+                assert difference.max() <= 3 * cfg.lr, (part, name)
+            else:  # moments and statistics are not normalised per element: 0.1% and 0.01% of their size
+                assert difference.max() <= {"opt": 1e-3, "rest": 1e-4}[part[2:]] * scale, (part, name)
 
 
 # Layers whose output goes straight into a BatchNorm, per network (GANState fields start with g/d).
