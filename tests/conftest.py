@@ -2,7 +2,10 @@
 $GAN_LAB_DATA if set (CI points it at the shared copy), else the user cache that
 `python -m gan_lab data` / `train` downloads into."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,14 @@ import pytest
 # slows every compilation (gan_lab/runtime.py) and the suite is hundreds of small compilations.
 # tests/test_runtime.py checks the allocator setting in subprocesses. Subprocesses inherit this.
 os.environ.setdefault("GAN_LAB_CPU_TUNING", "xla")
+# Many tests (and the CLI subprocesses they start) compile the same tiny programs again: JAX's
+# persistent compilation cache compiles each of them once. One directory for the whole run, made by
+# the first process (pytest-xdist's workers and the CLI subprocesses inherit it) and removed by it.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="gan_lab-test-jax-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 from gan_lab import data  # noqa: E402
 
