@@ -120,7 +120,18 @@ def worker_peak_torch(args) -> dict:
         started = time.perf_counter()
         torch.mm(a, b)
         seconds.append(time.perf_counter() - started)
-    return {"gflops": 2 * n**3 / min(seconds) / 1e9}
+    return {"gflops": 2 * n**3 / min(seconds) / 1e9, "library": torch_blas()}
+
+
+def torch_blas() -> str:
+    """The BLAS that PyTorch's float32 products use (its build configuration), e.g. Intel's MKL,
+    whose fastest code paths are for Intel processors."""
+    import torch
+
+    config = torch.__config__.show()
+    blas = next((part.split("=", 1)[1] for part in config.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?")
+    mkl = next((line.strip(" -") for line in config.splitlines() if "Math Kernel Library" in line), "")
+    return f"BLAS_INFO={blas}" + (f" ({mkl})" if mkl else "")
 
 
 def compile_training_step(model_name: str, batch_size: int, images, labels, devices: int = 1) -> dict:
@@ -307,10 +318,16 @@ def versions() -> dict:
 
 
 def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    return cpu_field("model name") or platform.processor() or "unknown"
+
+
+def cpu_field(name: str) -> str:
+    """A field of /proc/cpuinfo's first processor ('' where there is none, e.g. not Linux)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name), "")
 
 
 def start_note(result: dict) -> str:
@@ -328,8 +345,8 @@ def report(args, peaks: dict, results: dict) -> str:
         f"Produced by `python experiments/bench.py{' --quick' if args.quick else ''}` on "
         f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, in {(time.monotonic() - args.started) / 60:.1f} min.",
         "",
-        f"- Machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()} ({platform.machine()}, "
-        f"{platform.system()} {platform.release()})",
+        f"- Machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()} ({cpu_field('vendor_id') or '?'}, "
+        f"{platform.machine()}, {platform.system()} {platform.release()})",
         f"- Versions: Python {platform.python_version()}, "
         + ", ".join(f"{name} {version}" for name, version in v.items()),
         f"- XLA_FLAGS in the environment: `{os.environ.get('XLA_FLAGS', '')}` (empty: XLA's defaults)"
@@ -342,14 +359,17 @@ def report(args, peaks: dict, results: dict) -> str:
         "once\" row also reuses G's forward pass in G's update as gan_lab does (the plain row runs G twice, as "
         "the collections do). FLOPs per step count the products each row's step computes.",
         f"- float32 matmul peak ({args.matmul_size}^3, best of {args.matmul_repeats}): "
-        + ", ".join(f"{name} {p['gflops']:.0f} GFLOP/s ({start_note(p)})" for name, p in peaks.items()),
+        + ", ".join(f"{name} {p['gflops']:.0f} GFLOP/s ({start_note(p)})" for name, p in peaks.items())
+        + f". PyTorch's products: {peaks['PyTorch'].get('library', '?')}; JAX's: XLA:CPU's own kernels. "
+        "\"% of peak\" is against the faster of the two; \"% of own peak\" against the row's own framework's, "
+        "i.e. how much of what its matmul library can do the whole step turns into products.",
         f"- Steps/s: median of {args.repeats} repeats after {args.warmup} warm-up steps "
         f"(steps per repeat: {', '.join(f'{s} at batch {b}' for b, s in args.steps_for.items())}); "
         "range in brackets. Model: infoGAN MNIST DCGAN, z=62, width 1.0, real MNIST batches.",
         "",
         "| batch | framework | steps/s [min-max] | first step (s) | FLOPs/step: layers / XLA | "
-        "achieved GFLOP/s | % of peak | peak RSS (MB) | parameters | start | others' CPU (cores) |",
-        "|---:|---|---|---:|---|---:|---:|---:|---:|---|---:|",
+        "achieved GFLOP/s | % of peak | % of own peak | peak RSS (MB) | parameters | start | others' CPU (cores) |",
+        "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for batch in args.batches:
         for name, variant in variants(args).items():
@@ -360,10 +380,12 @@ def report(args, peaks: dict, results: dict) -> str:
             rate = statistics.median(r["rates"])
             hlo = f"{r['hlo_flops'] / 1e9:.1f} G" if "hlo_flops" in r else "n/a"
             label = variant["label"]
+            own_peak = peaks["PyTorch" if variant["worker"] == "torch" else "JAX"]["gflops"]
             lines.append(
                 f"| {batch} | {label} | **{rate:.2f}** [{min(r['rates']):.2f}-{max(r['rates']):.2f}] | "
                 f"{r['first_step_s']:.1f} | {flops / 1e9:.1f} G / {hlo} | {rate * flops / 1e9:.0f} | "
-                f"{100 * rate * flops / 1e9 / peak:.0f}% | {r['max_rss_mb']:.0f} | {r['params']:,} | "
+                f"{100 * rate * flops / 1e9 / peak:.0f}% | {100 * rate * flops / 1e9 / own_peak:.0f}% | "
+                f"{r['max_rss_mb']:.0f} | {r['params']:,} | "
                 f"{start_note(r)} | {r['others_cores']:.2f} |"
             )
     lines += ["", "| batch | steps/s ratio | target | met |", "|---:|---|---:|---|"]

@@ -1,7 +1,8 @@
 """Process settings that make XLA:CPU faster, applied when gan_lab is imported (before JAX starts).
 
-Together they take the DCGAN step from 6.92 to 8.72 steps/s at batch 64 and from 2.20 to 2.50 at
-batch 256 (experiments/bench.py: the `GAN_LAB_CPU_TUNING` rows of experiments/results/bench.md):
+Together they take the DCGAN step from 5.11 to 7.42 steps/s at batch 64 and from 1.64 to 2.01 at
+batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experiments/bench.py: the
+`GAN_LAB_CPU_TUNING` rows of experiments/results/bench.md and its git history):
 
 * XLA flags: copy insertion with region analysis drops buffer copies around the optimizer updates,
   and multi-output fusion lets one loop fusion write several results (e.g. both Adam moments in
@@ -9,14 +10,14 @@ batch 256 (experiments/bench.py: the `GAN_LAB_CPU_TUNING` rows of experiments/re
 * The C allocator: XLA:CPU allocates each step's scratch memory (~90 MB at batch 64, seen with
   strace) from an Eigen worker thread. glibc serves a request that large from a per-thread arena by
   mmap and returns it by munmap when the step ends, so every step page-faulted all of it in again:
-  ~31,000 faults and ~54 ms of kernel CPU time per step at batch 64 (experiments/profile_step.py
+  ~25,000-31,000 faults and 54-74 ms of kernel CPU time per step at batch 64 (experiments/profile_step.py
   reports them; tests/test_runtime.py checks they are gone).
   With one arena, no mmap and no trimming, the freed block is reused by the next step. Memory freed
   this way stays with the process (peak RSS in bench.md).
 
 The allocator setting has a price: XLA's parallel compiler threads then share one arena, which
-makes a compilation slower (DCGAN step at batch 64: 2.5 s with the flags alone, 4.0 s with both;
-bench.md's first-step column). A training run compiles once and gains that back in ~100 steps; the
+makes a compilation slower (DCGAN step at batch 64: 5.0 s with the flags alone, 6.0 s with both on
+the AMD machine, 2.5 and 4.0 s on the Intel one; bench.md's first-step column). A training run compiles once and gains that back in ~100 steps; the
 test suite, which compiles hundreds of small steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns
 both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS keeps its value.
