@@ -42,7 +42,7 @@ from gan_lab import data, runtime
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "profile.md"
 sys.path.insert(0, str(HERE))
-from bench import compile_training_step, cpu_model, wait_for_idle  # noqa: E402
+from bench import best_seconds, compile_training_step, cpu_model, wait_for_idle  # noqa: E402
 
 DOT = re.compile(r"%(\S+) = f32\[([\d,]*)\]\S* dot\(%(\S+), %(\S+)\), lhs_contracting_dims=\{([\d,]*)\}, "
                  r"rhs_contracting_dims=\{([\d,]*)\}")
@@ -133,13 +133,7 @@ def dots_alone(hlo: str, table: dict) -> list[dict]:
         seen.add(key)
         a = jax.random.normal(jax.random.key(0), lhs_shape)
         b = jax.random.normal(jax.random.key(1), rhs_shape)
-        product = jax.jit(lambda a, b, dims=dims: jax.lax.dot_general(a, b, dims))
-        product(a, b).block_until_ready()
-        best = float("inf")
-        for _ in range(5):
-            started = time.perf_counter()
-            product(a, b).block_until_ready()
-            best = min(best, time.perf_counter() - started)
+        best = best_seconds(lambda a, b, dims=dims: jax.lax.dot_general(a, b, dims), a, b, repeats=5)
         results.append({"op": name, "lhs": lhs_shape, "rhs": rhs_shape, "contract": f"{lhs_c},{rhs_c}",
                         "gflop": flops / 1e9, "ms": best * 1e3})
     return sorted(results, key=lambda r: -r["gflop"])

@@ -3,8 +3,9 @@ tried: is there one XLA:CPU runs faster?
 
     python experiments/weight_gradient_forms.py > experiments/results/weight_gradient_forms.md   # ~1 min
 
-Each product alone, in a fresh process on a machine that should be idle (single products on a shared
-machine vary by +-20% between runs: compare forms within one run, and rerun before concluding).
+Each form runs alone, one after another in this process, once the machine is idle (it waits for
+that, like bench.py). Single products on a shared machine vary by +-20% between runs: compare forms
+within one run, and rerun before concluding.
 
 The product is taps^T @ d_out: taps (rows, 16 * 64) is the layer's im2col, d_out (rows, 128) the
 gradient of its output, rows = 2 * batch * 7 * 7 (D sees real and fake images in one call). It
@@ -19,7 +20,6 @@ batched product (each chunk's operands fit in cache).
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -29,20 +29,9 @@ from jax import lax
 from gan_lab import runtime  # noqa: F401  (gan_lab's XLA:CPU settings, as in training)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import cpu_model, wait_for_idle  # noqa: E402
+from bench import best_seconds, cpu_model, wait_for_idle  # noqa: E402
 
 CONTRACT_ROWS = (((0,), (0,)), ((), ()))
-
-
-def best_seconds(fn, *args, repeats: int = 7) -> float:
-    fn = jax.jit(fn)
-    fn(*args).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn(*args).block_until_ready()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def chunked(chunk: int):
@@ -82,7 +71,7 @@ def main() -> None:
         if name.startswith("G"):  # the narrow operand comes first there
             a, b = b, a
         gflop = 2 * rows * wide * narrow / 1e9
-        rates = [f"{gflop / best_seconds(form, a, b):.0f}" for form in FORMS.values()]
+        rates = [f"{gflop / best_seconds(form, a, b, repeats=7):.0f}" for form in FORMS.values()]
         print(f"| {name} | " + " | ".join(rates) + " |", flush=True)
 
 

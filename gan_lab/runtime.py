@@ -17,8 +17,9 @@ batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experi
 
 The allocator setting has a price: XLA's parallel compiler threads then share one arena, which
 makes a compilation slower (DCGAN step at batch 64: 5.0 s with the flags alone, 6.0 s with both on
-the AMD machine, 2.5 and 4.0 s on the Intel one; bench.md's first-step column). A training run compiles once and gains that back in ~100 steps; the
-test suite, which compiles hundreds of small steps, does not.
+the AMD machine, 2.5 and 4.0 s on the Intel one; bench.md's first-step column). A training run
+compiles once and gains that back in ~100 steps; the test suite, which compiles hundreds of small
+steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns
 both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS keeps its value.
 Importing gan_lab changes the whole process (XLA_FLAGS in os.environ, inherited by child processes,
