@@ -6,13 +6,17 @@ Where files are looked for, in order (the first directory holding a file wins):
   2. for fashion-mnist only, Debian's system copy under /usr/share/datasets
      (`apt-get install dataset-fashion-mnist`).
 Layout under a directory: `<dir>/<dataset>/<file>.gz` or the uncompressed `<dir>/<dataset>/<file>`.
-A file found nowhere is downloaded into the primary directory. Every file is checked
-against the SHA-256 of its decompressed bytes before use; any problem is a DataError
-with a one-line message naming the file and saying what to do.
+A file found nowhere is downloaded into the primary directory over https, from each of the
+dataset's SOURCES in turn ($GAN_LAB_DATA_URL replaces them all), while holding an exclusive
+lock on `<dir>/<dataset>/.download.lock`, so processes sharing a directory do not race.
+Every file is checked before use: its decompressed size may not exceed the real file's (so a
+gzip bomb fails after SIZES[file] + 1 bytes), then the SHA-256 of its decompressed bytes.
+Any problem is a DataError with a one-line message naming the file and saying what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -28,6 +32,11 @@ from tqdm import tqdm
 
 from gan_lab.errors import UserError
 
+try:
+    import fcntl
+except ImportError:  # Windows: downloads run without the directory lock
+    fcntl = None
+
 DATASETS = ("mnist", "fashion-mnist")
 NUM_CLASSES = 10  # both datasets
 CLASS_NAMES = {
@@ -40,6 +49,14 @@ SPLITS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 FILES = SPLITS["train"] + SPLITS["test"]
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}  # images in each split, both datasets
+# Decompressed sizes from the IDX layout: a 16-byte header + 28*28 bytes per image, 8 + 1 per label.
+SIZES = {
+    "train-images-idx3-ubyte": 16 + SPLIT_SIZES["train"] * 28 * 28,  # 47,040,016
+    "train-labels-idx1-ubyte": 8 + SPLIT_SIZES["train"],
+    "t10k-images-idx3-ubyte": 16 + SPLIT_SIZES["test"] * 28 * 28,    # 7,840,016
+    "t10k-labels-idx1-ubyte": 8 + SPLIT_SIZES["test"],
+}
 
 # SHA-256 of the *decompressed* files: mirrors recompress, so the .gz bytes differ.
 SHA256 = {
@@ -56,10 +73,14 @@ SHA256 = {
         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
 }
-# MNIST from the mirror torchvision uses: yann.lecun.com often refuses downloads.
-OFFICIAL_URLS = {
-    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist",
-    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+# Base URLs tried in order, all https (the hashes make any mirror safe; https keeps it private).
+# MNIST: torchvision's mirror, then TFDS's (yann.lecun.com often refuses downloads). Fashion-MNIST:
+# Keras', then the files in Zalando's own repository (its S3 site is plain http only).
+SOURCES = {
+    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist",
+              "https://storage.googleapis.com/cvdf-datasets/mnist"),
+    "fashion-mnist": ("https://storage.googleapis.com/tensorflow/tf-keras-datasets",
+                      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion"),
 }
 
 DATA_ENV = "GAN_LAB_DATA"          # data directory when --data-dir is not given
@@ -67,6 +88,7 @@ URL_ENV = "GAN_LAB_DATA_URL"       # base URL replacing the official ones: <base
 SYSTEM_ROOT = Path("/usr/share/datasets")  # module constant so tests can point it elsewhere
 SYSTEM_DATASETS = ("fashion-mnist",)       # what Debian packages there
 DOWNLOAD_TIMEOUT = 60  # seconds per socket operation, so a dead network fails instead of hanging
+LOCK_NAME = ".download.lock"  # in each dataset directory; left in place (deleting a lock file races)
 
 IDX_MAGIC = {0x00000801: "labels", 0x00000803: "images"}  # 0x08 = unsigned byte, then ndim
 
@@ -107,13 +129,21 @@ def parse_idx(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape).copy()
 
 
-def _decompressed(path: Path) -> bytes:
+def _decompressed(path: Path, limit: int) -> bytes:
+    """The decompressed bytes, at most `limit`: more is an error found after reading limit + 1."""
     if path.suffix != ".gz":
+        size = path.stat().st_size
+        if size > limit:
+            raise DataError(f"{size:,} bytes, more than the {limit:,} bytes of the real file")
         return path.read_bytes()
     try:
-        return gzip.decompress(path.read_bytes())
+        with gzip.open(path, "rb") as stream:
+            raw = stream.read(limit + 1)  # decompresses incrementally: a gzip bomb stops here
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
         raise DataError(f"truncated or corrupt gzip ({err})") from None
+    if len(raw) > limit:
+        raise DataError(f"decompresses to more than the {limit:,} bytes of the real file")
+    return raw
 
 
 def _cache_key(path: Path, expected_sha: str) -> tuple:
@@ -121,10 +151,11 @@ def _cache_key(path: Path, expected_sha: str) -> tuple:
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected_sha)
 
 
-def _checked_array(path: Path, expected_sha: str) -> np.ndarray:
+def _checked_array(path: Path, dataset: str, file: str) -> np.ndarray:
     """Parse and hash one file. Messages name no file: the caller knows what it is and what to advise."""
+    expected_sha = SHA256[dataset][file]
     key = _cache_key(path, expected_sha)
-    raw = _decompressed(path)
+    raw = _decompressed(path, SIZES[file])
     array = parse_idx(raw)  # before hashing: "not an IDX file" says more than a bad hash
     if key not in _verified:
         actual = hashlib.sha256(raw).hexdigest()
@@ -176,11 +207,17 @@ def locate(dataset: str, data_dir: str | os.PathLike | None = None) -> dict[str,
     return {file: _find(dataset, file, dirs) for file in FILES}
 
 
-def download_url(dataset: str, file: str) -> str:
+def download_urls(dataset: str, file: str) -> list[str]:
+    """Where a download tries, in order: $GAN_LAB_DATA_URL alone if set, else the dataset's SOURCES."""
     base = os.environ.get(URL_ENV)
     if base:
-        return f"{base.rstrip('/')}/{dataset}/{file}.gz"
-    return f"{OFFICIAL_URLS[dataset]}/{file}.gz"
+        return [f"{base.rstrip('/')}/{dataset}/{file}.gz"]
+    return [f"{source}/{file}.gz" for source in SOURCES[dataset]]
+
+
+def download_url(dataset: str, file: str) -> str:
+    """The first source: the one messages tell a user to fetch by hand."""
+    return download_urls(dataset, file)[0]
 
 
 def _download_target(dataset: str, file: str, data_dir) -> Path:
@@ -196,12 +233,21 @@ def _manual_fix(dataset: str, file: str, data_dir) -> str:
 
 # --- download --------------------------------------------------------------------------
 
-def _fetch(url: str, out) -> None:
+def _download_cap(file: str) -> int:
+    """Most .gz bytes a source may send: deflate grows incompressible data by well under 1%."""
+    return SIZES[file] + SIZES[file] // 100 + 4096
+
+
+def _fetch(url: str, out, limit: int) -> None:
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
                   desc=url.rsplit("/", 1)[-1]) as bar:
+            written = 0
             while chunk := response.read(1 << 16):
+                written += len(chunk)
+                if written > limit:  # an endless or wrong response must not fill the disk
+                    raise DataError(f"sent more than {limit:,} bytes, too many for this file")
                 out.write(chunk)
                 bar.update(len(chunk))
 
@@ -213,38 +259,105 @@ def _reason(err: Exception) -> object:
     return err
 
 
-def _download(dataset: str, file: str, data_dir) -> np.ndarray:
-    """Download into the primary dir: temp file beside the target, verify, then os.replace.
+def _cannot_write(file: str, directory: Path, err: OSError) -> DataError:
+    return DataError(f"cannot write {file}.gz into {directory} ({err}); choose a writable "
+                     f"directory with --data-dir or {DATA_ENV}, or put the file there yourself")
 
-    A bad download is deleted, so a half-written or corrupt file is never found later.
+
+def _open_lock(directory: Path) -> int | None:
+    """The directory's lock file, opened; None without fcntl (Windows), where downloads run unlocked."""
+    if fcntl is None:
+        return None
+    return os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o666)
+
+
+@contextlib.contextmanager
+def _holding_lock(fd: int | None):
+    """Hold an exclusive lock on the open lock file, then close it; yields whether the lock is held."""
+    if fd is None:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another process downloads here
+            held = True
+        except OSError:  # a filesystem refusing flock (some NFS): download unlocked
+            held = False
+        yield held
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable where the OS can (POSIX; Windows cannot open a directory)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):  # best effort: the file is already in place and verified
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _download(dataset: str, file: str, data_dir) -> np.ndarray:
+    """Download into the primary dir under the dataset directory's lock.
+
+    Under the lock: a file another process finished meanwhile is used as it is, and partials
+    left by a killed download of this file are deleted (no live process can be writing one).
+    Each source is fetched into a temp file beside the target, fsynced, verified, then
+    os.replace'd into place; a bad download is deleted, so a half-written or corrupt file is
+    never found later.
     """
-    url, dest = download_url(dataset, file), _download_target(dataset, file, data_dir)
+    dest = _download_target(dataset, file, data_dir)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        # Hidden, so never found as data; ends in .gz, so it is checked like the target.
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part.gz")
+        lock_fd = _open_lock(dest.parent)
     except OSError as err:
-        raise DataError(f"cannot write {file}.gz into {dest.parent} ({err}); choose a writable "
-                        f"directory with --data-dir or {DATA_ENV}, or put the file there yourself") from None
-    tmp = Path(tmp_name)
-    try:
+        raise _cannot_write(file, dest.parent, err) from None
+    with _holding_lock(lock_fd) as locked:
+        found = _find(dataset, file, candidate_dirs(data_dir, dataset))
+        if found is not None:
+            return _load_placed(found, dataset, file)
+        if locked:
+            for stale in dest.parent.glob(f".{dest.name}.*.part.gz"):
+                stale.unlink(missing_ok=True)
         try:
-            with os.fdopen(fd, "wb") as out:
-                _fetch(url, out)
+            # Hidden, so never found as data; ends in .gz, so it is checked like the target.
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part.gz")
+        except OSError as err:
+            raise _cannot_write(file, dest.parent, err) from None
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            return _download_from_sources(tmp, dest, dataset, file, data_dir)
+        finally:
+            tmp.unlink(missing_ok=True)  # no-op after os.replace
+
+
+def _download_from_sources(tmp: Path, dest: Path, dataset: str, file: str, data_dir) -> np.ndarray:
+    failures = []
+    for url in download_urls(dataset, file):
+        try:
+            with open(tmp, "wb") as out:
+                _fetch(url, out, _download_cap(file))
+                out.flush()
+                os.fsync(out.fileno())  # on disk before os.replace makes it the file
         # URLError, HTTPError and timeouts are OSErrors; ValueError is a malformed $GAN_LAB_DATA_URL.
-        except (OSError, HTTPException, ValueError) as err:
-            raise DataError(f"could not download {file}.gz ({_reason(err)}); "
-                            f"{_manual_fix(dataset, file, data_dir)}") from None
+        except (OSError, HTTPException, ValueError, DataError) as err:
+            failures.append(f"{url} ({_reason(err)})")
+            continue
         try:
-            array = _checked_array(tmp, SHA256[dataset][file])
+            array = _checked_array(tmp, dataset, file)
         except DataError as err:
-            raise DataError(f"downloaded {file}.gz is unusable ({err}); nothing was saved; retry, or "
-                            f"{_manual_fix(dataset, file, data_dir)}") from None
+            failures.append(f"{url} (unusable: {err})")
+            continue
         os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
         _verified.add(_cache_key(dest, SHA256[dataset][file]))
         return array
-    finally:
-        tmp.unlink(missing_ok=True)  # no-op after os.replace
+    raise DataError(f"could not download {file}.gz: tried {'; '.join(failures)}; nothing was saved; "
+                    f"retry, or {_manual_fix(dataset, file, data_dir)}")
 
 
 # --- loading -------------------------------------------------------------------------
@@ -262,7 +375,7 @@ def _load_file(dataset: str, file: str, data_dir, download: bool) -> np.ndarray:
 
 def _load_placed(path: Path, dataset: str, file: str) -> np.ndarray:
     try:
-        return _checked_array(path, SHA256[dataset][file])
+        return _checked_array(path, dataset, file)
     except DataError as err:
         # A file the user placed is theirs: say what is wrong, never delete it.
         raise DataError(f"{path}: {err}; remove or replace this file with a good copy of "

@@ -7,6 +7,8 @@ import http.server
 import os
 import socket
 import threading
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,11 @@ def link(src_root: Path, root: Path, dataset: str, *files: str) -> None:
 
 def raw_bytes(data_dir: Path, dataset: str, file: str) -> bytes:
     return gzip.decompress((data_dir / dataset / f"{file}.gz").read_bytes())
+
+
+def left_in(directory: Path) -> list[str]:
+    """What a download left in a dataset directory, but for the lock file it keeps (hidden partials count)."""
+    return sorted(p.name for p in directory.iterdir() if p.name != data.LOCK_NAME)
 
 
 def with_one_label_changed(raw: bytes) -> bytes:
@@ -279,7 +286,7 @@ def test_no_network_says_where_to_put_the_file(tmp_path):
         data.load_split("mnist", "test", data_dir=root)
     assert_one_line(err, f"could not download {IMAGES}.gz", f"download {url} yourself", f"put it at {root / 'mnist' / IMAGES}.gz",
                     "--data-dir", data.DATA_ENV)
-    assert list((root / "mnist").iterdir()) == []
+    assert left_in(root / "mnist") == []
 
 
 def test_missing_without_download_says_where_to_put_the_file(tmp_path):
@@ -305,7 +312,7 @@ def test_download_lands_verified_files_atomically(real, data_dir, tmp_path, monk
         images, labels = data.load_split("mnist", "test", data_dir=root)
     np.testing.assert_array_equal(images, real["mnist", "test"][0])
     np.testing.assert_array_equal(labels, real["mnist", "test"][1])
-    assert sorted(p.name for p in (root / "mnist").iterdir()) == sorted([f"{IMAGES}.gz", f"{LABELS}.gz"])
+    assert left_in(root / "mnist") == sorted([f"{IMAGES}.gz", f"{LABELS}.gz"])
 
     monkeypatch.setenv(data.URL_ENV, closed_port_url())  # now served from disk
     data._verified.clear()  # and hashed again from the landed files
@@ -331,4 +338,211 @@ def test_bad_download_leaves_nothing_behind(data_dir, tmp_path, monkeypatch, dam
             data.load_split("mnist", "test", data_dir=root)
     assert_one_line(err, f"{base}/mnist/{LABELS}.gz", needle, str(root / "mnist" / LABELS))
     # The good images file stays; nothing of the bad labels file, not even a temp file.
-    assert [p.name for p in (root / "mnist").iterdir()] == [f"{IMAGES}.gz"]
+    assert left_in(root / "mnist") == [f"{IMAGES}.gz"]
+
+
+# --- sources, size caps, locking, durability --------------------------------------------
+
+def test_every_built_in_source_is_https(monkeypatch):
+    monkeypatch.delenv(data.URL_ENV)
+    for dataset in data.DATASETS:
+        assert len(data.SOURCES[dataset]) >= 1
+        for file in data.FILES:
+            urls = data.download_urls(dataset, file)
+            assert urls == [f"{source}/{file}.gz" for source in data.SOURCES[dataset]]
+            assert all(url.startswith("https://") for url in urls)
+            assert data.download_url(dataset, file) == urls[0]
+    monkeypatch.setenv(data.URL_ENV, "http://127.0.0.1:8000/")  # the override replaces every source
+    assert data.download_urls("fashion-mnist", LABELS) == [f"http://127.0.0.1:8000/fashion-mnist/{LABELS}.gz"]
+
+
+def test_sources_are_tried_in_order_and_the_message_names_each(real, data_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv(data.URL_ENV)
+    dead, empty = closed_port_url(), (tmp_path / "empty").as_uri()
+    link(data_dir, tmp_path / "mirror", "mnist", IMAGES, LABELS)
+    monkeypatch.setitem(data.SOURCES, "mnist", (dead, (tmp_path / "mirror" / "mnist").as_uri()))
+    root = tmp_path / "data"
+    images, labels = data.load_split("mnist", "test", data_dir=root)
+    np.testing.assert_array_equal(labels, real["mnist", "test"][1])
+
+    monkeypatch.setitem(data.SOURCES, "mnist", (dead, empty))
+    train_images = data.SPLITS["train"][0]
+    with pytest.raises(DataError) as err:
+        data.load_split("mnist", "train", data_dir=root)
+    assert_one_line(err, f"could not download {train_images}.gz: tried {dead}/{train_images}.gz (",
+                    f"; {empty}/{train_images}.gz (", "nothing was saved", f"download {dead}/{train_images}.gz yourself")
+
+
+def test_sizes_are_those_of_the_real_files(real):
+    assert data.SIZES == {"train-images-idx3-ubyte": 47_040_016, "train-labels-idx1-ubyte": 60_008,
+                          "t10k-images-idx3-ubyte": 7_840_016, "t10k-labels-idx1-ubyte": 10_008}
+    for (_, split), (images, labels) in real.items():
+        images_file, labels_file = data.SPLITS[split]
+        assert data.SIZES[images_file] == 16 + images.nbytes
+        assert data.SIZES[labels_file] == 8 + labels.nbytes
+
+
+def labels_bomb(mebibytes: int) -> bytes:
+    """A gzip'd t10k labels file with a valid header, decompressing to `mebibytes` MiB (~1 KB per MiB)."""
+    first = gzip.compress(idx(0x801, (10000,), bytes((1 << 20) - 8)))
+    return first + gzip.compress(bytes(1 << 20)) * (mebibytes - 1)  # gzip members concatenate
+
+
+@pytest.mark.parametrize("form", ["gzip bomb", "uncompressed, one byte too many"])
+def test_oversized_placed_file_fails_without_being_read_whole(data_dir, tmp_path, form):
+    root = tmp_path / "data"
+    link(data_dir, root, "mnist", IMAGES)
+    if form == "gzip bomb":
+        bad = root / "mnist" / f"{LABELS}.gz"
+        bad.write_bytes(labels_bomb(64))
+        needle = "decompresses to more than the 10,008 bytes of the real file"
+    else:
+        bad = root / "mnist" / LABELS
+        bad.write_bytes(raw_bytes(data_dir, "mnist", LABELS) + b"\x00")
+        needle = "10,009 bytes, more than the 10,008 bytes of the real file"
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as err:
+            data.load_split("mnist", "test", data_dir=root)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_one_line(err, str(bad), needle, "remove or replace this file")
+    # The 7.8 MB images file is in memory twice (bytes, array); the bomb's 64 MiB never are.
+    assert peak < 32 * 2**20
+
+
+def test_gzip_bomb_download_is_refused_and_not_saved(data_dir, tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    link(data_dir, served, "mnist", IMAGES)
+    (served / "mnist" / f"{LABELS}.gz").write_bytes(labels_bomb(8))  # 8 KB: under the download cap
+    monkeypatch.setenv(data.URL_ENV, served.as_uri())
+    root = tmp_path / "data"
+    with pytest.raises(DataError) as err:
+        data.load_split("mnist", "test", data_dir=root)
+    assert_one_line(err, f"could not download {LABELS}.gz: tried {served.as_uri()}/mnist/{LABELS}.gz",
+                    "unusable: decompresses to more than the 10,008 bytes", "nothing was saved")
+    assert left_in(root / "mnist") == [f"{IMAGES}.gz"]
+
+
+def test_download_bigger_than_any_gzip_of_the_file_is_cut_off(data_dir, tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    link(data_dir, served, "mnist", IMAGES)
+    (served / "mnist" / f"{LABELS}.gz").write_bytes(bytes(1 << 20))
+    monkeypatch.setenv(data.URL_ENV, served.as_uri())
+    root = tmp_path / "data"
+    with pytest.raises(DataError) as err:
+        data.load_split("mnist", "test", data_dir=root)
+    # 10,008 + 1% + 4 KiB of gzip overhead.
+    assert_one_line(err, f"could not download {LABELS}.gz", "sent more than 14,204 bytes", "nothing was saved")
+    assert left_in(root / "mnist") == [f"{IMAGES}.gz"]
+
+
+def test_download_removes_stale_partials_of_its_file(real, data_dir, tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    link(data_dir, served, "mnist", IMAGES, LABELS)
+    monkeypatch.setenv(data.URL_ENV, served.as_uri())
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    (root / "mnist" / f".{LABELS}.gz.k1lled.part.gz").write_bytes(b"\x1f\x8b half a download")
+    (root / "mnist" / "notes.txt").write_text("not ours")
+    _, labels = data.load_split("mnist", "test", data_dir=root)
+    np.testing.assert_array_equal(labels, real["mnist", "test"][1])
+    assert left_in(root / "mnist") == sorted([f"{IMAGES}.gz", f"{LABELS}.gz", "notes.txt"])
+    data._verified.clear()  # the landed file is verified afresh
+    _, labels = data.load_split("mnist", "test", data_dir=root, download=False)
+    np.testing.assert_array_equal(labels, real["mnist", "test"][1])
+
+
+@pytest.mark.parametrize("interruption", [ConnectionResetError("connection reset by peer"), KeyboardInterrupt()],
+                         ids=["network error", "ctrl-c"])
+def test_download_killed_half_way_leaves_no_partial(data_dir, tmp_path, monkeypatch, interruption):
+    root = tmp_path / "data"
+    link(data_dir, root, "mnist", IMAGES)
+    whole = (data_dir / "mnist" / f"{LABELS}.gz").read_bytes()
+    partials = []
+
+    def half_then_interrupted(url, out, limit):
+        out.write(whole[: len(whole) // 2])
+        out.flush()
+        partials.extend(p.name for p in (root / "mnist").glob(".*.part.gz"))
+        raise interruption
+
+    monkeypatch.setattr(data, "_fetch", half_then_interrupted)
+    expected = DataError if isinstance(interruption, OSError) else KeyboardInterrupt
+    with pytest.raises(expected) as err:
+        data.load_split("mnist", "test", data_dir=root)
+    assert len(partials) == 1 and partials[0].startswith(f".{LABELS}.gz.")  # there while downloading
+    assert left_in(root / "mnist") == [f"{IMAGES}.gz"]
+    if expected is DataError:
+        assert_one_line(err, f"could not download {LABELS}.gz", "connection reset by peer", "nothing was saved")
+
+
+@pytest.mark.skipif(data.fcntl is None, reason="no fcntl.flock on this platform")
+def test_download_waits_for_the_lock_then_uses_the_file_another_process_finished(real, data_dir, tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    link(data_dir, root, "mnist", IMAGES)
+    real_flock, asked = data.fcntl.flock, threading.Event()
+
+    def flock(fd, operation):
+        asked.set()
+        real_flock(fd, operation)
+
+    outcome = {}
+
+    def load():
+        try:
+            outcome["labels"] = data.load_split("mnist", "test", data_dir=root)[1]
+        except BaseException as err:  # reported below, from the test's thread
+            outcome["error"] = err
+
+    loader = threading.Thread(target=load)
+    with open(root / "mnist" / data.LOCK_NAME, "a") as other:  # the other process's lock
+        real_flock(other.fileno(), data.fcntl.LOCK_EX)
+        monkeypatch.setattr(data.fcntl, "flock", flock)
+        loader.start()
+        assert asked.wait(timeout=10)
+        time.sleep(0.2)  # without the lock the loader would fail by now: its URL is a closed port
+        assert loader.is_alive()
+        link(data_dir, root, "mnist", LABELS)  # the other process finishes the file
+    loader.join(timeout=30)  # closing `other` released the lock
+    assert outcome.keys() == {"labels"}, outcome
+    np.testing.assert_array_equal(outcome["labels"], real["mnist", "test"][1])
+
+
+def test_without_flock_downloads_work_and_leave_partials_alone(real, data_dir, tmp_path, monkeypatch):
+    """As on Windows: no lock, so a partial may be another process's live download."""
+    monkeypatch.setattr(data, "fcntl", None)
+    served = tmp_path / "served"
+    link(data_dir, served, "mnist", IMAGES, LABELS)
+    monkeypatch.setenv(data.URL_ENV, served.as_uri())
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    partial = root / "mnist" / f".{LABELS}.gz.live.part.gz"
+    partial.write_bytes(b"\x1f\x8b")
+    _, labels = data.load_split("mnist", "test", data_dir=root)
+    np.testing.assert_array_equal(labels, real["mnist", "test"][1])
+    assert sorted(p.name for p in (root / "mnist").iterdir()) == sorted([partial.name, f"{IMAGES}.gz", f"{LABELS}.gz"])
+
+
+def test_download_is_fsynced_before_the_rename_and_the_directory_after(data_dir, tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    link(data_dir, served, "mnist", LABELS)
+    monkeypatch.setenv(data.URL_ENV, served.as_uri())
+    root = tmp_path / "data"
+    link(data_dir, root, "mnist", IMAGES)  # so exactly one file is downloaded
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(data.os, "fsync", fsync)
+    monkeypatch.setattr(data.os, "replace", replace)
+    data.load_split("mnist", "test", data_dir=root)
+    landed = (root / "mnist" / f"{LABELS}.gz").stat().st_ino
+    assert events == [("fsync", landed), ("replace", landed), ("fsync", (root / "mnist").stat().st_ino)]
