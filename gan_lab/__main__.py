@@ -1,5 +1,3 @@
-import sys
+from gan_lab.cli import run
 
-from gan_lab.cli import main
-
-sys.exit(main())
+run()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from gan_lab import runtime
@@ -23,6 +24,19 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+NO_STEP_LIMIT = "none"
+
+
+def steps_limit(text: str):
+    """--steps: a whole number, or `none` (no limit: train all epochs)."""
+    if text.strip().lower() == NO_STEP_LIMIT:
+        return NO_STEP_LIMIT
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: a number of steps, or none") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gan_lab import data
 
@@ -33,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", nargs="?", help="registered model name (see `gan_lab list`)")
     train.add_argument("--dataset", default=None, help=f"one of {', '.join(data.DATASETS)} (default: fashion-mnist)")
     train.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the model's)")
-    train.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    train.add_argument("--steps", type=steps_limit, default=None,
+                       help="stop after this many steps in total; on --resume, `none` clears the limit")
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
@@ -48,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score samples with the evaluator networks every N epochs")
     train.add_argument("--tensorboard", action="store_true", default=None,
                        help="also write TensorBoard events to RUN_DIR/tensorboard (pip install -e '.[tensorboard]')")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="also save a checkpoint every N steps (always: each epoch's end, the last step, a stop)")
     train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -58,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--gif", action="store_true", help="animate the run's per-epoch grids")
     sample.add_argument("--n", type=int, default=None, help="export N samples as uint8 to an .npz (with --out)")
     sample.add_argument("--labels", default=None, help="conditional models only: classes to draw, e.g. 0,3,9")
-    sample.add_argument("--seed", type=int, default=0, help="noise seed")
+    sample.add_argument("--seed", type=int, default=None, help="noise seed (default 0)")
     sample.add_argument("--out", default=None, help="output file (default: RUN_DIR/sheets/..., never overwritten)")
 
     compare = commands.add_parser("compare", help="one sheet comparing models across datasets")
@@ -93,50 +110,76 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args) -> None:
     from gan_lab import config, runs
 
+    clear_steps = args.steps == NO_STEP_LIMIT
     overrides = {
-        "dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
-        "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss, "log_every": args.log_every,
-        "subset": args.subset, "devices": args.devices, "eval_every": args.eval_every,
-        "tensorboard": args.tensorboard,
+        "dataset": args.dataset, "epochs": args.epochs, "steps": None if clear_steps else args.steps,
+        "batch_size": args.batch_size, "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss,
+        "log_every": args.log_every, "subset": args.subset, "devices": args.devices, "eval_every": args.eval_every,
+        "tensorboard": args.tensorboard, "checkpoint_every": args.checkpoint_every,
     }
     if args.resume is not None:
         if args.out is not None:
             raise UserError("--out and --resume exclude each other: a resumed run stays in its own directory")
-        cfg = runs.resume_config(args.resume, {**overrides, "model": args.model})
+        cfg = runs.resume_config(args.resume, {**overrides, "model": args.model}, clear=("steps",) if clear_steps else ())
     elif args.model is None:
         raise UserError("name a model to train (see `gan_lab list`), or --resume RUN_DIR")
+    elif clear_steps:
+        raise UserError("--steps none clears a resumed run's step limit; a new run has none unless you give one")
     else:
         cfg = config.make_config(args.model, overrides)
-    run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress,
-                             resume=args.resume)
-    print(f"run saved in {run_dir}  (samples/final.png, loss_curves.png, metrics.jsonl, config.json)")
+    try:
+        run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress,
+                                 resume=args.resume)
+    except runs.NothingToTrain as done:
+        print(done)
+        return
+    print(f"run saved in {run_dir}  (samples/final.png, loss_curves.png, metrics.jsonl, config.json, checkpoints/)")
 
 
 def parse_labels(text: str | None):
     if text is None:
         return None
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        labels = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"--labels takes class numbers separated by commas, e.g. 0,3,9; got {text!r}") from None
+    if not labels:
+        raise UserError(f"--labels names no class (got {text!r}); give class numbers, e.g. 0,3,9, or drop it")
+    return labels
+
+
+# What each kind of `sample` output reads besides the run; any other flag given with it is an error.
+SAMPLE_OUTPUTS = {  # kind: (its flag, the flags it uses)
+    "export": ("--n", {"seed", "labels"}),
+    "gif": ("--gif", set()),
+    "interpolate": ("--sheet interpolate", {"seed"}),
+    "wardrobe": ("--sheet wardrobe", {"seed", "labels"}),
+}
 
 
 def cmd_sample(args) -> None:
     from gan_lab import sheets
 
-    labels = parse_labels(args.labels)
-    if args.n is not None:
+    chosen = [kind for kind, given in (("export", args.n is not None), ("gif", args.gif),
+                                       (args.sheet, args.sheet is not None)) if given]
+    if len(chosen) > 1:
+        raise UserError(f"choose one output: {' or '.join(SAMPLE_OUTPUTS[kind][0] for kind in chosen)}, not both")
+    kind = chosen[0] if chosen else "wardrobe"
+    flag, uses = SAMPLE_OUTPUTS[kind]
+    for name, given in (("seed", args.seed is not None), ("labels", args.labels is not None)):
+        if given and name not in uses:
+            raise UserError(f"--{name} does not apply to {flag}; drop it")
+    labels, seed = parse_labels(args.labels), 0 if args.seed is None else args.seed
+    if kind == "export":
         if args.n < 1:
             raise UserError(f"--n must be at least 1, got {args.n}")
-        print(f"wrote {sheets.export(args.run_dir, args.n, args.seed, args.out, labels)}")
-    elif args.gif:
+        print(f"wrote {sheets.export(args.run_dir, args.n, seed, args.out, labels)}")
+    elif kind == "gif":
         print(f"wrote {sheets.epoch_gif(args.run_dir, args.out)}")
-    elif args.sheet == "interpolate":
-        if labels is not None:
-            raise UserError("--labels does not apply to --sheet interpolate (row i draws class i mod 10)")
-        print(f"wrote {sheets.interpolation(args.run_dir, args.seed, args.out)}")
+    elif kind == "interpolate":
+        print(f"wrote {sheets.interpolation(args.run_dir, seed, args.out)}")
     else:
-        print(f"wrote {sheets.wardrobe(args.run_dir, args.seed, labels, args.out)}")
+        print(f"wrote {sheets.wardrobe(args.run_dir, seed, labels, args.out)}")
 
 
 def cmd_compare(args) -> None:
@@ -155,8 +198,11 @@ def cmd_compare(args) -> None:
 def cmd_eval(args) -> None:
     from gan_lab import evaluation
 
-    if args.n < 2:
-        raise UserError(f"--n must be at least 2, got {args.n}")
+    from gan_lab import metrics
+
+    if args.n <= metrics.NEIGHBOURS:  # each sample needs k other samples for the k-NN radii
+        raise UserError(f"--n must be at least {metrics.NEIGHBOURS + 1} (precision and recall use each sample's "
+                        f"{metrics.NEIGHBOURS} nearest neighbours), got {args.n}")
     results, path = evaluation.evaluate_run(args.run_dir, args.n, args.seed, args.data_dir)
     print("\n".join(evaluation.report_lines(results)))
     print(f"saved in {path}")
@@ -186,9 +232,14 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "e
 
 
 def main(argv=None) -> int:
+    """Run one command; returns the exit code (0, 2 for a user error, 128 + signal when stopped by
+    one). Never exits the process, so programs and tests can call it in-process."""
     from gan_lab.data import DataError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error, already printed on one line
+        return exit_.code if isinstance(exit_.code, int) else 2
     if os.environ.get("GAN_LAB_DISTRIBUTED") == "1":
         import jax
 
@@ -203,11 +254,24 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         sys.stderr.write(f"{PROG}: error: {err}\n")
         sys.stderr.flush()
-        # Leave at once, and silence stderr first: after a failed Orbax restore its I/O threads print
-        # tracebacks (right away or at shutdown), and the user must see the one line only.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-        os._exit(2)
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
-        return 130
+        return 2
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP deferred by the training loop
+        signum = getattr(stop, "signum", signal.SIGINT)
+        sys.stderr.write(f"{PROG}: stopped by {signal.Signals(signum).name}\n")
+        return 128 + signum
     return 0
+
+
+def run() -> None:
+    """The program's entry point (`python -m gan_lab`, `gan-lab`): main(), then leave.
+
+    After a user error the process leaves at once with stderr silenced: a failed Orbax restore leaves
+    I/O threads that print tracebacks (right away or at interpreter shutdown), and the user must see
+    gan_lab's one line only.
+    """
+    code = main()
+    if code == 2:
+        sys.stdout.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        os._exit(code)
+    sys.exit(code)

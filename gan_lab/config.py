@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from gan_lab.errors import UserError
@@ -31,21 +32,46 @@ class Config:
     devices: int = 1  # local devices to split each batch over (data parallel)
     eval_every: int | None = None  # score samples with the evaluator networks every N epochs
     tensorboard: bool = False  # also write TensorBoard events (needs the [tensorboard] extra)
+    checkpoint_every: int | None = None  # also checkpoint every N steps (epoch ends and the last step always)
 
 
 # Fields that may change between a run and its resumption without changing what is computed.
-RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every", "devices", "eval_every", "tensorboard"})
+# `devices` changes the order of the batch reductions: a resumed run then equals a straight one to
+# float tolerance only (resume says so). `tensorboard` may stay on, but not be switched on or off.
+RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every", "devices", "eval_every", "tensorboard",
+                              "checkpoint_every"})
 
 
-def make_config(model: str, overrides: dict) -> Config:
-    """Config for `model`: Config defaults, then the model's own defaults, then the user's flags."""
+def flag(field: str) -> str:
+    """The command-line flag of a Config field."""
+    return "--" + field.replace("_", "-")
+
+
+def make_config(model: str, overrides: dict, strict: bool = True) -> Config:
+    """Config for `model`: Config defaults, then the model's own defaults, then the user's flags.
+
+    A flag for a setting the model does not read is an error (strict), or left out (not strict: one
+    setting given for several models at once, as `compare` does).
+    """
     from gan_lab import registry
 
     recipe = registry.get(model)
-    values = {**recipe.defaults, **{k: v for k, v in overrides.items() if v is not None}, "model": model}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for name in sorted(set(given) & recipe.ignores):
+        if strict:
+            raise UserError(f"{flag(name)} does not apply to {model} (it has no such setting); drop it")
+        del given[name]
+    values = {**recipe.defaults, **given, "model": model}
     cfg = Config(**values)
     validate(cfg)
     return cfg
+
+
+def steps_per_epoch(cfg: Config) -> int:
+    """Full batches in one pass over the training images (the last partial batch is dropped)."""
+    from gan_lab import data
+
+    return (cfg.subset or data.SPLIT_SIZES["train"]) // cfg.batch_size
 
 
 def validate(cfg: Config) -> None:
@@ -53,30 +79,40 @@ def validate(cfg: Config) -> None:
 
     if cfg.dataset not in data.DATASETS:
         raise UserError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
-    if cfg.epochs < 1:
-        raise UserError(f"--epochs must be at least 1, got {cfg.epochs}")
-    if cfg.steps is not None and cfg.steps < 1:
-        raise UserError(f"--steps must be at least 1, got {cfg.steps}")
-    if cfg.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {cfg.batch_size}")
-    if not cfg.lr > 0:
-        raise UserError(f"--lr must be positive, got {cfg.lr}")
-    if not cfg.width > 0:
-        raise UserError(f"--width must be positive, got {cfg.width}")
+    for name in ("epochs", "batch_size", "devices", "log_every", "steps", "subset", "eval_every", "checkpoint_every"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise UserError(f"{flag(name)} must be at least 1, got {value}")
+    for name in ("lr", "width"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"{flag(name)} must be a positive finite number, got {value}")
     if cfg.loss not in losses.GAN_LOSSES:
         raise UserError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(losses.GAN_LOSSES)}")
-    if cfg.subset is not None and cfg.subset < 1:
-        raise UserError(f"--subset must be at least 1, got {cfg.subset}")
-    if cfg.eval_every is not None and cfg.eval_every < 1:
-        raise UserError(f"--eval-every must be at least 1 (epochs), got {cfg.eval_every}")
-    if cfg.devices < 1:
-        raise UserError(f"--devices must be at least 1, got {cfg.devices}")
-    if cfg.log_every < 1:
-        raise UserError(f"--log-every must be at least 1, got {cfg.log_every}")
+    n_train = data.SPLIT_SIZES["train"]
+    if cfg.subset is not None and cfg.subset > n_train:
+        raise UserError(f"--subset {cfg.subset} is larger than the {cfg.dataset} training set ({n_train} images)")
+    n_images = cfg.subset or n_train
+    if cfg.batch_size > n_images:
+        raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset ({n_images} images)")
+    if cfg.batch_size % cfg.devices:
+        raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over --devices {cfg.devices}")
+    epoch_steps = steps_per_epoch(cfg)
+    if cfg.steps is not None and cfg.steps > cfg.epochs * epoch_steps:
+        raise UserError(f"--steps {cfg.steps} is beyond --epochs {cfg.epochs} ({cfg.epochs * epoch_steps} steps of "
+                        f"{epoch_steps} per epoch), and training stops at whichever comes first: raise --epochs "
+                        f"to at least {math.ceil(cfg.steps / epoch_steps)} or lower --steps")
+    if cfg.eval_every is not None and cfg.eval_every > cfg.epochs:
+        raise UserError(f"--eval-every {cfg.eval_every} is beyond --epochs {cfg.epochs}: it would never score; "
+                        f"use at most {cfg.epochs}")
+
+
+def to_json(cfg: Config, extra: dict) -> str:
+    return json.dumps({"config": dataclasses.asdict(cfg), **extra}, indent=2) + "\n"
 
 
 def save(cfg: Config, path: Path, extra: dict) -> None:
-    path.write_text(json.dumps({"config": dataclasses.asdict(cfg), **extra}, indent=2) + "\n")
+    path.write_text(to_json(cfg, extra))
 
 
 def load(path: Path) -> Config:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jax
 
-from gan_lab import checkpoint, data, metrics, runs, sampling
+from gan_lab import data, files, metrics, runs, sampling
 
 EVAL_SAMPLES = 10_000
 
@@ -39,21 +39,20 @@ def elbo_scorer(cfg, model, data_dir=None):
 def evaluate_run(run_dir: Path, n: int = EVAL_SAMPLES, seed: int = 0, data_dir=None) -> tuple[dict, Path]:
     """Score a run's latest checkpoint; results are added to RUN_DIR/metrics.json under that step."""
     run_dir = Path(run_dir)
-    cfg, model, state = runs.load_trained(run_dir)
-    step = checkpoint.latest_step(run_dir)
-    results = {"model": cfg.model, "step": step, "epochs": cfg.epochs, "seed": cfg.seed,
+    cfg, model, state, step = runs.load_trained(run_dir)
+    # The epochs actually trained (from the checkpoint's step), not the run's target.
+    results = {"model": cfg.model, "step": step, "epochs": float(runs.epochs_trained(cfg, step)), "seed": cfg.seed,
                **score(cfg, model, state, test_set(cfg, data_dir), n, seed, elbo_scorer(cfg, model, data_dir))}
     path = run_dir / "metrics.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     saved[f"step_{step}_n{n}_seed{seed}"] = results
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(saved, indent=2) + "\n")
-    tmp.replace(path)
+    files.replace_atomically(path, json.dumps(saved, indent=2) + "\n")
     return results, path
 
 
 def report_lines(results: dict) -> list[str]:
-    lines = [f"{results['model']} on {results['dataset']}, step {results['step']}, seed {results['seed']}",
+    lines = [f"{results['model']} on {results['dataset']}, {results['epochs']:g} epochs ({results['step']} steps), "
+             f"seed {results['seed']}",
              *metrics.format_report(results)]
     if "test_neg_elbo" in results:
         lines.append(f"test negative ELBO (nats)  {results['test_neg_elbo']:.2f}")

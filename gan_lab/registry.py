@@ -34,18 +34,19 @@ class Recipe:
     description: str
     build: Callable[[Any], Model]
     defaults: dict  # Config fields this model sets differently from Config's defaults
+    ignores: frozenset = frozenset()  # Config fields this model does not read: setting one is an error
 
 
 _REGISTRY: dict[str, Recipe] = {}
 
 
-def register(name: str, description: str, **defaults):
-    """Decorator: `@register("dcgan", "one line", lr=2e-4)` over a `build(cfg) -> Model`."""
+def register(name: str, description: str, ignores=(), **defaults):
+    """Decorator: `@register("dcgan", "one line", ignores=("arch",), lr=2e-4)` over a `build(cfg) -> Model`."""
 
     def wrap(build):
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = Recipe(name, description, build, defaults)
+        _REGISTRY[name] = Recipe(name, description, build, defaults, frozenset(ignores))
         return build
 
     return wrap

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gan_lab import config as config_lib
-from gan_lab import checkpoint, data, plotting, registry, runtime, train
+from gan_lab import checkpoint, data, files, plotting, registry, runtime, train
 from gan_lab.errors import UserError
 
 # One fixed key for every sample grid, so grids compare across epochs, runs, models and datasets.
@@ -32,18 +34,31 @@ def grid_labels(n: int):
     return jnp.arange(n, dtype=jnp.int32) % data.NUM_CLASSES
 
 
-def new_run_dir(cfg, out: str | Path | None) -> Path:
+def new_run_dir(cfg, out: str | Path | None) -> tuple[Path, files.RunLock]:
+    """A new run directory, created exclusively and locked for this process: two `train` commands in
+    the same second get two directories, and nothing already there is reused."""
     if out is not None:
         path = Path(out)
+        holder = files.RunLock(path).holder() if path.is_dir() else None
+        if holder is not None:
+            raise UserError(f"{path} is a run being trained right now by process {holder}; choose another --out")
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UserError(f"{path} already exists; choose another --out, or continue that run with --resume {path}")
-    else:
-        base = Path("runs") / f"{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        path, n = base, 2
-        while path.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        lock = files.RunLock(path).acquire()
+        if any(p.name != files.RunLock.NAME for p in path.iterdir()):  # filled between the check and the lock
+            lock.release()
+            raise UserError(f"{path} already exists; choose another --out")
+        return path, lock
+    base = Path("runs") / f"{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    path, n = base, 2
+    while True:
+        try:
+            path.mkdir()
+            return path, files.RunLock(path).acquire()
+        except FileExistsError:
             path, n = base.with_name(f"{base.name}-{n}"), n + 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def environment() -> dict:
@@ -59,17 +74,28 @@ def environment() -> dict:
     return {
         "versions": {"python": platform.python_version(), **versions},
         "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
-        "runtime": runtime.APPLIED,  # XLA flags and allocator settings (gan_lab/runtime.py)
+        "runtime": runtime.APPLIED,  # gan_lab's XLA flags and allocator settings (gan_lab/runtime.py)
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # all of them, the user's included
         "command": " ".join(sys.argv),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The records of metrics.jsonl. A last line cut short (power lost or disk full mid-write) is left
+    out: the resume that follows rewrites the file without it. A bad line before the end is an error."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number < len(lines):
+                raise UserError(f"{path} line {number} is not a JSON record; repair or remove that line") from None
+    return records
 
 
 def make_grid_sampler(model):
@@ -114,37 +140,59 @@ def make_evaluator(model, images, labels):
     return run
 
 
-def resume_config(run_dir: Path, requested: dict):
-    """The run's saved config with the flags the user gave; an error names a field that would change the run."""
+def resume_config(run_dir: Path, requested: dict, clear: tuple = ()):
+    """The run's saved config with the flags the user gave (and the `clear` fields set back to None);
+    an error names a field that would change the run."""
     saved = config_lib.load(Path(run_dir) / "config.json")
     changed = {k: v for k, v in requested.items() if v is not None}
-    resumed = config_lib.Config(**{**dataclasses.asdict(saved), **changed})
+    resumed = config_lib.Config(**{**dataclasses.asdict(saved), **changed, **{k: None for k in clear}})
     for name in config_lib.differing_fields(saved, resumed):
         raise UserError(
             f"cannot resume {run_dir} with {name}={getattr(resumed, name)!r}: it was trained with "
-            f"{name}={getattr(saved, name)!r} (only epochs, steps, log_every, devices, eval_every and tensorboard may change on resume)"
+            f"{name}={getattr(saved, name)!r} (only {', '.join(sorted(config_lib.RESUMABLE_FIELDS))} may change "
+            "on resume); start a new run for other settings"
         )
+    if resumed.tensorboard and not saved.tensorboard:
+        raise UserError(f"--tensorboard is chosen when a run starts: {run_dir} was started without it, so its "
+                        "events would miss the steps trained so far; start a new run with --tensorboard")
     config_lib.validate(resumed)
     return resumed
+
+
+def resumption_warnings(cfg, run_dir: Path) -> list[str]:
+    """What makes this resumption differ from the run's start in ways that can change the last bits."""
+    saved = json.loads((Path(run_dir) / "config.json").read_text())
+    starts = [saved, *saved.get("resumed", [])]
+    last, now = starts[-1], environment()
+    warnings = []
+    for package in ("jax", "jaxlib"):
+        if last.get("versions", {}).get(package) != now["versions"][package]:
+            warnings.append(f"{package} is {now['versions'][package]} now, {last['versions'].get(package)} when the "
+                            "run last trained")
+    if "xla_flags" in last and last["xla_flags"] != now["xla_flags"]:
+        warnings.append(f"XLA_FLAGS is {now['xla_flags']!r} now, {last['xla_flags']!r} when the run last trained")
+    devices_before = [start.get("config", saved["config"]).get("devices", 1) for start in starts][-1]
+    if cfg.devices != devices_before:
+        warnings.append(f"--devices {cfg.devices} differs from the {devices_before} the run last trained on "
+                        "(the batch reductions run in another order)")
+    return [f"warning: {w}: the resumed run equals a straight run to float tolerance, not bit for bit"
+            for w in warnings]
 
 
 def record_resumption(cfg, path: Path) -> None:
     """Update config.json for a resumed run, keeping what the first start recorded."""
     saved = json.loads(path.read_text())
     extra = {k: v for k, v in saved.items() if k != "config"}
-    extra["resumed"] = extra.get("resumed", []) + [environment()]
-    tmp = path.with_suffix(".json.tmp")
-    config_lib.save(cfg, tmp, extra)
-    tmp.replace(path)
+    extra["resumed"] = extra.get("resumed", []) + [{**environment(), "config": dataclasses.asdict(cfg)}]
+    files.replace_atomically(path, config_lib.to_json(cfg, extra))
 
 
 def drop_records_after(run_dir: Path, step: int) -> None:
     """Forget metrics logged after the checkpoint we resume from: those steps are trained again."""
-    kept = [r for r in read_metrics(run_dir) if r["step"] <= step]
     path = Path(run_dir) / "metrics.jsonl"
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    tmp.replace(path)
+    if path.exists():
+        kept = [r for r in read_metrics(run_dir) if r["step"] <= step]
+        files.replace_atomically(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def make_epoch_scorer(cfg, model, data_dir):
@@ -167,32 +215,104 @@ def open_tensorboard(run_dir: Path):
     return SummaryWriter(str(Path(run_dir) / "tensorboard"))
 
 
-def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None) -> Path:
-    """Train cfg.model on cfg.dataset in a new run directory (or continue `resume`); returns the directory."""
-    model = registry.get(cfg.model).build(cfg)
-    train_images, train_labels = load_images(cfg, "train", data_dir)
-    if cfg.batch_size > train_images.shape[0]:
-        raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset ({train_images.shape[0]} images)")
-    evaluate = make_evaluator(model, *load_images(cfg, "test", data_dir)) if model.evaluate else None
+class NothingToTrain(UserError):
+    """A resumed run has already reached its target: not a failure, but nothing was done."""
 
-    if resume is not None:
-        run_dir = Path(resume)
-        abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
-        loop = checkpoint.restore_latest(run_dir, abstract)
-        drop_records_after(run_dir, int(loop.step))
-        record_resumption(cfg, run_dir / "config.json")
-    else:
-        loop = None
-        run_dir = new_run_dir(cfg, out)
-        config_lib.save(cfg, run_dir / "config.json", environment())
-    checkpoints = checkpoint.manager(run_dir)
+
+class RunCheckpoints:
+    """The run's checkpoint manager, saving each step at most once."""
+
+    def __init__(self, run_dir: Path, saved_step: int | None):
+        self.manager = checkpoint.manager(run_dir)
+        self.saved_step = saved_step
+
+    def save(self, loop) -> int:
+        step = int(loop.step)
+        if step != self.saved_step:
+            checkpoint.save(self.manager, step, loop)
+            self.saved_step = step
+        return step
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def restore_for_resume(run_dir: Path, abstract):
+    """(loop state or None to start from step 0, its step). Damaged newest checkpoints are moved aside
+    to RUN_DIR/checkpoints-unreadable/ (kept, not deleted) so the steps they held can be saved again."""
+    try:
+        restored = checkpoint.restore_latest(run_dir, abstract)
+    except checkpoint.NoCheckpoint:
+        print(f"{run_dir} has no checkpoint yet (it stopped before its first one): training again from step 0 "
+              "with its saved settings", file=sys.stderr)
+        return None, 0
+    for step, reason in restored.skipped:
+        aside = Path(run_dir) / "checkpoints-unreadable" / str(step)
+        aside.parent.mkdir(exist_ok=True)
+        (checkpoint.checkpoint_dir(run_dir) / str(step)).rename(aside)
+        print(f"checkpoint of step {step} is unreadable ({reason}); moved to {aside}; resuming from step "
+              f"{restored.step}", file=sys.stderr)
+    return restored.state, restored.step
+
+
+def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None) -> Path:
+    """Train cfg.model on cfg.dataset in a new run directory (or continue `resume`); returns the directory.
+
+    Whatever way training ends, the run directory holds a usable run: a checkpoint at every epoch's
+    end, every cfg.checkpoint_every steps, at the last step, and when a signal stops it (Ctrl-C,
+    SIGTERM, SIGHUP); a process killed outright resumes from the newest of those. One process at a
+    time trains a run (a lock in the run directory); in a multi-process run only process 0 writes
+    the run's files, and every process takes part in the checkpoint saves, as Orbax requires.
+    """
+    model = registry.get(cfg.model).build(cfg)
+    writer = jax.process_index() == 0
+    if jax.process_count() > 1 and out is None and resume is None:
+        raise UserError("a multi-process run needs --out RUN_DIR (a directory every process can reach)")
+    loop = step = lock = None
+    try:
+        if resume is not None:
+            run_dir = Path(resume)
+            lock = files.RunLock(run_dir).acquire() if writer else None
+            abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
+            loop, step = restore_for_resume(run_dir, abstract)
+            total = min(cfg.epochs * config_lib.steps_per_epoch(cfg), cfg.steps or float("inf"))
+            if step >= total:
+                raise NothingToTrain(f"nothing left to train: {run_dir} has trained {step} steps "
+                                     f"({describe_progress(cfg, step)}) and its target is {total}; raise --epochs "
+                                     "or --steps to train further")
+            for warning in resumption_warnings(cfg, run_dir):
+                print(warning, file=sys.stderr)
+        train_data = load_images(cfg, "train", data_dir)  # before a new run's directory: bad data leaves none
+        test_data = load_images(cfg, "test", data_dir) if model.evaluate else None
+        if resume is None:
+            run_dir, lock = new_run_dir(cfg, out) if writer else (Path(out), None)
+        return _train_locked(model, cfg, run_dir, data_dir, show_progress, loop, step, train_data, test_data, writer)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop, step, train_data, test_data,
+                  writer: bool) -> Path:
+    resuming = step is not None
+    train_images, train_labels = train_data
+    evaluate = make_evaluator(model, *test_data) if test_data is not None else None
+    if writer:
+        if resuming:
+            drop_records_after(run_dir, step)
+            record_resumption(cfg, run_dir / "config.json")
+        else:
+            config_lib.save(cfg, run_dir / "config.json", environment())
+    checkpoints = RunCheckpoints(run_dir, step)
     sample_grid = make_grid_sampler(model)
     score = make_epoch_scorer(cfg, model, data_dir) if cfg.eval_every else None
-    board = open_tensorboard(run_dir) if cfg.tensorboard else None
-    metrics_file = (run_dir / "metrics.jsonl").open("a")
+    board = open_tensorboard(run_dir) if cfg.tensorboard and writer else None
+    metrics_file = (run_dir / "metrics.jsonl").open("a") if writer else None
     started = time.perf_counter()
 
     def log(record: dict, group: str) -> None:
+        if metrics_file is None:
+            return
         metrics_file.write(json.dumps({**record, "time": round(time.perf_counter() - started, 2)}) + "\n")
         metrics_file.flush()
         if board is not None:
@@ -205,9 +325,10 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
 
     def on_epoch_end(epoch, loop):
         step = int(loop.step)
-        grid = plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / f"epoch_{epoch:03d}.png")
-        if board is not None:
-            board.add_image("samples", plotting.read_png(grid), step, dataformats="HWC")
+        if writer:
+            grid = plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / f"epoch_{epoch:03d}.png")
+            if board is not None:
+                board.add_image("samples", plotting.read_png(grid), step, dataformats="HWC")
         if evaluate is not None:
             scores = evaluate(loop.model)
             log({"step": step, "epoch": epoch, **scores}, "test")
@@ -217,38 +338,76 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
             log({"step": step, "epoch": epoch, **{f"eval_{k}": v for k, v in results.items()}}, "eval")
             print(f"epoch {epoch}: FD {results['fd']:.3f}, precision {results['precision']:.3f}, "
                   f"recall {results['recall']:.3f} (evaluator {results['evaluator']})")
-        checkpoint.save(checkpoints, step, loop)
 
     def on_interrupt(loop):
         try:
-            checkpoint.save(checkpoints, int(loop.step), loop)
-            print(f"\ninterrupted: checkpoint saved at step {int(loop.step)}; continue with "
-                  f"`gan_lab train --resume {run_dir}`", file=sys.stderr)
+            train.check_finite(loop)
+            step = checkpoints.save(loop)
+            print(f"\nstopped: checkpoint saved at step {step}; continue with `gan_lab train --resume {run_dir}`",
+                  file=sys.stderr)
+        except UserError as err:  # diverged (nothing saved, by design) or the save failed
+            print(f"\nstopped: {err}", file=sys.stderr)
         except Exception:  # noqa: BLE001 - the step's buffers may have been donated mid-call
-            print(f"\ninterrupted mid-step: the last epoch's checkpoint in {run_dir} is kept", file=sys.stderr)
+            print(f"\nstopped mid-step: the newest checkpoint in {run_dir} is kept", file=sys.stderr)
 
     try:
         loop = train.fit(model, cfg, train_images, train_labels, loop=loop, on_log=on_log,
-                         on_epoch_end=on_epoch_end, on_interrupt=on_interrupt, show_progress=show_progress)
-        # A run cut short by --steps still gets a picture of where it ended.
-        plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / "final.png")
+                         on_epoch_end=on_epoch_end, on_save=checkpoints.save, on_interrupt=on_interrupt,
+                         show_progress=show_progress)
+        if writer:  # a run cut short by --steps still gets a picture of where it ended
+            plotting.save_grid(sample_grid(loop.model), run_dir / "samples" / "final.png")
     finally:
-        metrics_file.close()
+        if metrics_file is not None:
+            metrics_file.close()
         checkpoints.close()
         if board is not None:
             board.close()
-        records = [r for r in read_metrics(run_dir) if "steps_per_sec" in r]
+        records = [r for r in read_metrics(run_dir) if "steps_per_sec" in r] if writer else []
         if records:
             plotting.save_loss_curves(records, run_dir / "loss_curves.png", f"{cfg.model} on {cfg.dataset}")
     return run_dir
 
 
-def load_trained(run_dir: Path):
-    """(cfg, model, model state) of a run's latest checkpoint; needs no training data."""
+def epochs_trained(cfg, step: int) -> str:
+    """How many epochs `step` steps are, as a label: "2", "0.47"."""
+    epochs = step / config_lib.steps_per_epoch(cfg)
+    return f"{epochs:.0f}" if epochs == int(epochs) else f"{epochs:.2f}"
+
+
+def describe_progress(cfg, step: int) -> str:
+    """How far a run has trained, from its checkpoint's step: "2 epochs", "0.47 epochs"."""
+    text = epochs_trained(cfg, step)
+    return f"{text} epoch{'' if text == '1' else 's'}"
+
+
+class TrainedRun(NamedTuple):
+    cfg: Any
+    model: Any
+    state: Any  # the model state of the newest readable checkpoint
+    step: int  # the step it was saved at: what the run has actually trained
+
+    def describe(self) -> str:
+        """For titles and captions: what was trained, as far as it was trained."""
+        cfg = self.cfg
+        return (f"{cfg.model} on {cfg.dataset}, {describe_progress(cfg, self.step)} ({self.step} steps), "
+                f"seed {cfg.seed}")
+
+
+def load_trained(run_dir: Path) -> TrainedRun:
+    """A run's newest readable checkpoint; needs no training data. A damaged newer one is skipped with
+    a warning (and left where it is: reading a run never changes it)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise UserError(f"{run_dir} is not a gan_lab run directory (no config.json); pass a directory under runs/")
     cfg = config_lib.load(run_dir / "config.json")
     model = registry.get(cfg.model).build(cfg)
     abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
-    return cfg, model, checkpoint.restore_latest(run_dir, abstract).model
+    try:
+        restored = checkpoint.restore_latest(run_dir, abstract)
+    except checkpoint.NoCheckpoint:
+        raise UserError(f"{run_dir} has no checkpoint yet (it stopped before its first one); "
+                        f"continue it with `gan_lab train --resume {run_dir}`") from None
+    for step, reason in restored.skipped:
+        print(f"warning: checkpoint of step {step} in {run_dir} is unreadable ({reason}); using step "
+              f"{restored.step}", file=sys.stderr)
+    return TrainedRun(cfg, model, restored.state.model, restored.step)

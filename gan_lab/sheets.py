@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import data, plotting, runs, sampling
+from gan_lab import data, files, plotting, runs, sampling
 from gan_lab.errors import UserError
 
 WARDROBE_STYLES = 10  # columns of a wardrobe sheet: fixed styles held across the class rows
@@ -18,70 +18,71 @@ UNCONDITIONAL_GRID = 12  # an unconditional model's "wardrobe" is a 12 x 12 grid
 COMPARE_SAMPLES = 10  # images per block of the comparison sheet (one per class where possible)
 
 
-def free_path(path: Path) -> Path:
-    """`path`, or path-2, path-3, ... if it exists: a new picture never replaces an old one."""
-    path, n = Path(path), 2
-    candidate = path
-    while candidate.exists():
-        candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
-    return candidate
+def output_path(out, run_dir: Path, default_name: str) -> tuple[Path, bool]:
+    """(where to write, whether a numbered name may be chosen instead if it exists). The suffix the
+    writer needs is added first, so `--out samples` is checked as samples.npz, the file it becomes."""
+    suffix = Path(default_name).suffix
+    if out is None:
+        return run_dir / "sheets" / default_name, True
+    out = Path(out)
+    if out.suffix.lower() != suffix:
+        if out.suffix:
+            raise UserError(f"--out {out}: this output is a {suffix} file; name it ...{suffix}")
+        out = out.with_name(out.name + suffix)
+    if out.exists():
+        raise UserError(f"{out} already exists; choose another --out (nothing is overwritten)")
+    return out, False
 
 
-def output_path(out, run_dir: Path, default_name: str) -> Path:
-    if out is not None:
-        out = Path(out)
-        if out.exists():
-            raise UserError(f"{out} already exists; choose another --out (nothing is overwritten)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return out
-    (run_dir / "sheets").mkdir(exist_ok=True)
-    return free_path(run_dir / "sheets" / default_name)
-
-
-def describe_run(cfg) -> str:
-    return f"{cfg.model} on {cfg.dataset}, {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, seed {cfg.seed}"
+def write_output(out, run_dir: Path, default_name: str, write) -> Path:
+    """Write a new file with write(path): never over an existing one (a default name gets -2, -3, ...)."""
+    path, numbered = output_path(out, Path(run_dir), default_name)
+    return (files.write_new_numbered if numbered else files.write_new)(path, write)
 
 
 def wardrobe(run_dir: Path, seed: int, classes=None, out=None) -> Path:
     """Conditional models: a row per class (named), a column per fixed style. Unconditional: a large grid."""
-    cfg, model, state = runs.load_trained(run_dir)
-    sampling.check_labels(model, classes, cfg.model)
+    run = runs.load_trained(run_dir)
+    model, state = run.model, run.state
+    sampling.check_labels(model, classes, run.cfg.model)
     key = jax.random.key(seed)
-    path = output_path(out, Path(run_dir), f"wardrobe-seed{seed}.png")
     if model.conditional:
         classes = list(range(sampling.NUM_CLASSES)) if classes is None else list(classes)
         rows, _ = sampling.class_rows(model, state, key, WARDROBE_STYLES, classes)
-        names = [data.CLASS_NAMES[cfg.dataset][c] for c in classes]
-        title = f"Ghost wardrobe: {describe_run(cfg)} (each column one style)"
-        return plotting.save_labelled_rows(rows, names, path, title)
-    images = model.sample(state, key, UNCONDITIONAL_GRID**2)
-    rows = np.asarray(images).reshape(UNCONDITIONAL_GRID, UNCONDITIONAL_GRID, *images.shape[1:])
-    return plotting.save_labelled_rows(rows, [""] * UNCONDITIONAL_GRID, path, describe_run(cfg))
+        names = [data.CLASS_NAMES[run.cfg.dataset][c] for c in classes]
+        title = f"Ghost wardrobe: {run.describe()} (each column one style)"
+    else:
+        images = model.sample(state, key, UNCONDITIONAL_GRID**2)
+        rows = np.asarray(images).reshape(UNCONDITIONAL_GRID, UNCONDITIONAL_GRID, *images.shape[1:])
+        names, title = [""] * UNCONDITIONAL_GRID, run.describe()
+    return write_output(out, run_dir, f"wardrobe-seed{seed}.png",
+                        lambda path: plotting.save_labelled_rows(rows, names, path, title))
 
 
 def interpolation(run_dir: Path, seed: int, out=None, n_rows: int = 8, n_steps: int = 12) -> Path:
-    cfg, model, state = runs.load_trained(run_dir)
-    rows, row_labels = sampling.interpolation_rows(model, state, jax.random.key(seed), n_rows, n_steps)
-    names = [data.CLASS_NAMES[cfg.dataset][int(c)] for c in row_labels] if row_labels is not None else [""] * n_rows
-    path = output_path(out, Path(run_dir), f"interpolate-seed{seed}.png")
-    return plotting.save_labelled_rows(rows, names, path, f"Latent walks: {describe_run(cfg)}")
+    run = runs.load_trained(run_dir)
+    rows, row_labels = sampling.interpolation_rows(run.model, run.state, jax.random.key(seed), n_rows, n_steps)
+    names = ([data.CLASS_NAMES[run.cfg.dataset][int(c)] for c in row_labels] if row_labels is not None
+             else [""] * n_rows)
+    return write_output(out, run_dir, f"interpolate-seed{seed}.png",
+                        lambda path: plotting.save_labelled_rows(rows, names, path, f"Latent walks: {run.describe()}"))
 
 
 def epoch_gif(run_dir: Path, out=None) -> Path:
     frames = sorted(Path(run_dir).glob("samples/epoch_*.png"))
     if not frames:
         raise UserError(f"{run_dir} has no per-epoch grids (samples/epoch_*.png): train at least one epoch")
-    return plotting.save_gif(frames, output_path(out, Path(run_dir), "epochs.gif"))
+    return write_output(out, run_dir, "epochs.gif", lambda path: plotting.save_gif(frames, path))
 
 
 def export(run_dir: Path, n: int, seed: int, out, labels=None) -> Path:
     """n samples as uint8 (n, 28, 28) plus the labels used, in an .npz anyone can score."""
-    cfg, model, state = runs.load_trained(run_dir)
-    sampling.check_labels(model, labels, cfg.model)
-    path = output_path(out, Path(run_dir), f"samples-{n}-seed{seed}.npz")
-    images, used = sampling.export_samples(model, state, jax.random.key(seed), n, labels)
-    np.savez_compressed(path, images=images, labels=used)
-    return path
+    run = runs.load_trained(run_dir)
+    sampling.check_labels(run.model, labels, run.cfg.model)
+    output_path(out, Path(run_dir), "samples.npz")  # a taken --out fails before the sampling, not after
+    images, used = sampling.export_samples(run.model, run.state, jax.random.key(seed), n, labels)
+    return write_output(out, run_dir, f"samples-{n}-seed{seed}.npz",
+                        lambda path: np.savez_compressed(path, images=images, labels=used))
 
 
 def find_finished_run(runs_dir: Path, model: str, dataset: str, epochs: int | None) -> Path | None:
@@ -115,10 +116,8 @@ def compare(models, datasets, runs_dir: Path, out: Path, train_settings: dict, d
         if dataset not in data.DATASETS:
             raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
     for model in models:
-        config.make_config(model, {**train_settings, "dataset": datasets[0]})  # validates names and flags
-    out = Path(out)
-    if out.exists():
-        raise UserError(f"{out} already exists; choose another --out (nothing is overwritten)")
+        config.make_config(model, {**train_settings, "dataset": datasets[0]}, strict=False)  # names and values
+    out, _ = output_path(out, Path("."), "comparison.png")  # checked before any training
 
     blocks, key = {}, jax.random.key(seed)
     labels = np.arange(COMPARE_SAMPLES) % sampling.NUM_CLASSES
@@ -129,15 +128,25 @@ def compare(models, datasets, runs_dir: Path, out: Path, train_settings: dict, d
         for model_name in models:
             run = find_finished_run(runs_dir, model_name, dataset, train_settings.get("epochs"))
             if run is None:
-                cfg = config.make_config(model_name, {**train_settings, "dataset": dataset})
-                print(f"no finished {model_name} run on {dataset} in {runs_dir}: training one ({describe_run(cfg)})")
+                cfg = config.make_config(model_name, {**train_settings, "dataset": dataset}, strict=False)
+                print(f"no finished {model_name} run on {dataset} in {runs_dir}: training one "
+                      f"({cfg.model} on {cfg.dataset}, {cfg.epochs} epochs, seed {cfg.seed})")
                 stamp = time.strftime("%Y%m%d-%H%M%S")
-                run = runs.train_run(cfg, out=free_path(Path(runs_dir) / f"{model_name}-{dataset}-{stamp}"),
+                run = runs.train_run(cfg, out=free_directory(Path(runs_dir) / f"{model_name}-{dataset}-{stamp}"),
                                      data_dir=data_dir, show_progress=show_progress)
-            cfg, model, state = runs.load_trained(run)
-            images = model.sample(state, key, COMPARE_SAMPLES, labels if model.conditional else None)
-            blocks[(model_name, dataset)] = (images, f"{model_name} · {dataset} · {cfg.epochs} ep")
-    out.parent.mkdir(parents=True, exist_ok=True)
+            trained = runs.load_trained(run)
+            images = trained.model.sample(trained.state, key, COMPARE_SAMPLES,
+                                          labels if trained.model.conditional else None)
+            caption = f"{model_name} · {dataset} · {runs.epochs_trained(trained.cfg, trained.step)} ep"
+            blocks[(model_name, dataset)] = (images, caption)
     title = "Same noise, two datasets: " + " vs ".join(datasets)
-    return plotting.save_comparison_sheet(blocks, ["real data", *models], list(datasets), out, title,
-                                          ncol=COMPARE_SAMPLES)
+    return files.write_new(out, lambda path: plotting.save_comparison_sheet(
+        blocks, ["real data", *models], list(datasets), path, title, ncol=COMPARE_SAMPLES))
+
+
+def free_directory(path: Path) -> Path:
+    """`path`, or path-2, path-3, ... if it exists (train_run then creates it exclusively)."""
+    candidate, n = Path(path), 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
+    return candidate

@@ -40,35 +40,48 @@ class TrainingDiverged(UserError):
     pass
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by a signal (Ctrl-C, SIGTERM, SIGHUP), raised between two steps."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+# Ctrl-C; a scheduler's pre-emption or `kill`; a closed terminal. (Windows has no SIGHUP.)
+DEFERRED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class DeferredInterrupt:
-    """Ctrl-C during training is noted and raised between steps, never inside one.
+    """A stopping signal during training is noted and raised between steps, never inside one.
 
     A KeyboardInterrupt raised while a donating step call returns would leave `loop` pointing at
     donated (deleted) buffers, and the on_interrupt checkpoint could not be written. Only in the main
-    thread, and not where SIGINT is ignored (e.g. a background job), which stays ignored.
+    thread, and not for a signal that is ignored (e.g. SIGINT in a background job, SIGHUP under
+    nohup), which stays ignored.
     """
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.signum = None
+        self._previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
-            if previous is not signal.SIG_IGN:
-                self._previous = signal.signal(signal.SIGINT, self._note)
+            for signum in DEFERRED_SIGNALS:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._note)
         return self
 
     def _note(self, signum, frame):
-        self.requested = True
+        self.signum = self.signum or signum  # the first signal names the stop
 
     def raise_if_requested(self):
-        if self.requested:
-            raise KeyboardInterrupt
+        if self.signum is not None:
+            raise Interrupted(self.signum)
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
         return False
 
 
@@ -160,7 +173,8 @@ def check_finite(loop: LoopState) -> None:
     if (first_bad >= 0).any():
         raise TrainingDiverged(
             f"training diverged: a loss became NaN or infinite at step {int(first_bad[first_bad >= 0].min())}; "
-            "try a lower --lr or another --seed"
+            "no checkpoint after it is saved; start a new run with a lower --lr or another --seed "
+            "(a resumed run keeps the settings it started with)"
         )
 
 
@@ -172,6 +186,7 @@ def fit(
     loop: LoopState | None = None,
     on_log: Callable[[int, int, dict, float], None] | None = None,
     on_epoch_end: Callable[[int, LoopState], None] | None = None,
+    on_save: Callable[[LoopState], None] | None = None,
     on_interrupt: Callable[[LoopState], None] | None = None,
     show_progress: bool = True,
     seeds=None,
@@ -184,7 +199,10 @@ def fit(
 
     on_log(step, epoch, metrics, steps_per_sec) runs every cfg.log_every steps and at each epoch's
     end; on_epoch_end(epoch, loop_state) after each complete epoch. Epochs count from 1.
-    On Ctrl-C, on_interrupt(last loop state) runs before the KeyboardInterrupt propagates.
+    on_save(loop_state) runs where a checkpoint belongs: every cfg.checkpoint_every steps (if set),
+    after each epoch, and at the last step; only ever with a state whose losses were all finite.
+    On Ctrl-C, SIGTERM or SIGHUP (deferred to the end of the step), on_interrupt(last loop state)
+    runs before the `Interrupted` (a KeyboardInterrupt) propagates.
     """
     n_examples = images.shape[0]
     if cfg.batch_size > n_examples:
@@ -247,8 +265,16 @@ def fit(
                             check_finite(loop)
                             if on_log is not None:
                                 on_log(step, epoch, values, steps_per_sec)
+                        if on_save is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 \
+                                and step < epoch_end:
+                            check_finite(loop)
+                            on_save(loop)
                 if step == epoch * steps_per_epoch and on_epoch_end is not None:
                     on_epoch_end(epoch, loop)
+                if on_save is not None:  # every epoch's end, and the run's last step
+                    check_finite(loop)  # never a diverged state as the newest checkpoint
+                    on_save(loop)
+                interrupt.raise_if_requested()  # a signal that came during the epoch's end
     except KeyboardInterrupt:
         if on_interrupt is not None:
             on_interrupt(loop)

@@ -63,20 +63,93 @@ def test_a_half_written_checkpoint_leaves_the_previous_one_usable(straight_and_r
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(latest_state(a))))
 
 
-def test_corrupt_and_missing_checkpoints_are_one_line_errors(straight_and_resumed, tmp_path, data_dir):
+def damage(checkpoint_dir):
+    """Overwrite a checkpoint's data files (not its metadata): what a bad disk sector leaves."""
+    for path in checkpoint_dir.rglob("*"):
+        if path.is_file() and path.stat().st_size > 0 and "METADATA" not in path.name:
+            path.write_bytes(b"not a checkpoint")
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before_and_says_so(straight_and_resumed, tmp_path,
+                                                                               data_dir):
     a, _ = straight_and_resumed
     copy = tmp_path / "run"
     shutil.copytree(a, copy)
-    for path in (copy / "checkpoints" / "8").rglob("*"):
-        if path.is_file() and path.stat().st_size > 0 and "METADATA" not in path.name:
-            path.write_bytes(b"not a checkpoint")
-    result = run_cli("train", "--resume", str(copy), "--epochs", "3", env={"GAN_LAB_DATA": str(data_dir)})
-    assert_one_line_error(result, "unreadable", str(copy / "checkpoints" / "8"))
+    damage(copy / "checkpoints" / "8")
+    result = run_cli("sample", str(copy), "--n", "4", "--out", str(tmp_path / "x.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "checkpoint of step 8" in result.stderr and "unreadable" in result.stderr and "using step 4" in result.stderr
+    assert (copy / "checkpoints" / "8").is_dir()  # reading a run never changes it
+
+    result = run_cli("train", "--resume", str(copy), "--no-progress", env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    assert "resuming from step 4" in result.stderr
+    assert (copy / "checkpoints-unreadable" / "8").is_dir()  # kept, out of the way of the new step 8
+    # Steps 5..8 trained again from step 4 give the straight run's state back.
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(latest_state(copy)),
+                                                    jax.tree.leaves(latest_state(a))))
+
+
+def test_every_checkpoint_damaged_or_none_is_a_one_line_error(straight_and_resumed, tmp_path, data_dir):
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    for step in ("4", "8"):
+        damage(copy / "checkpoints" / step)
+    line = assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "no readable checkpoint", "step 8")
+    assert "train it again" in line
 
     shutil.rmtree(copy / "checkpoints")
-    result = run_cli("train", "--resume", str(copy), "--epochs", "3", env={"GAN_LAB_DATA": str(data_dir)})
-    assert_one_line_error(result, "no checkpoint in")
+    assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "no checkpoint yet", f"--resume {copy}")
     assert_one_line_error(run_cli("train", "--resume", str(tmp_path / "nowhere")), "cannot read run config")
+
+
+def test_an_intact_checkpoint_of_another_structure_is_not_called_damaged(straight_and_resumed, tmp_path):
+    """What upgrading gan_lab to a version whose model differs looks like (here: another width)."""
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    saved = json.loads((copy / "config.json").read_text())
+    saved["config"]["width"] = 0.25
+    (copy / "config.json").write_text(json.dumps(saved))
+    line = assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "is intact but was written for another "
+                                 "model structure", "another gan_lab version", "keep the checkpoint")
+    assert "delete" not in line
+    assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == ["4", "8"]
+
+
+def test_a_torn_last_metrics_line_does_not_block_resume(straight_and_resumed, tmp_path, data_dir):
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    with (copy / "metrics.jsonl").open("a") as metrics:
+        metrics.write('{"step": 9, "epoch": 3, "d_lo')  # power lost mid-write
+    assert [r["step"] for r in runs.read_metrics(copy)] == [2, 4, 6, 8]
+    result = run_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
+                     env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8, 10, 12]
+
+
+def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(straight_and_resumed, tmp_path, data_dir):
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    env = {"GAN_LAB_DATA": str(data_dir)}
+    before = (copy / "config.json").read_bytes()
+    result = run_cli("train", "--resume", str(copy), "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "nothing left to train" in result.stdout and "has trained 8 steps (2 epochs)" in result.stdout
+    assert (copy / "config.json").read_bytes() == before  # untouched
+
+    result = run_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "10", "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert runs.load_trained(copy).step == 10
+    result = run_cli("train", "--resume", str(copy), "--steps", "none", "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert runs.load_trained(copy).step == 16  # the limit cleared: all 4 epochs
+    assert json.loads((copy / "config.json").read_text())["config"]["steps"] is None
 
 
 def test_resume_with_a_config_that_matters_names_the_field(straight_and_resumed, data_dir):
@@ -115,10 +188,44 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues_from(tmp_path, data_dir
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "interrupted: checkpoint saved at step" in stderr, stderr
+    assert "stopped: checkpoint saved at step" in stderr, stderr
     step = int(stderr.split("checkpoint saved at step ")[1].split(";")[0])
     assert 12 <= step < 512  # mid-epoch
     assert step in [int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()]
     resumed = run_cli("train", "--resume", str(out), "--steps", str(step + 4), "--no-progress", env={"GAN_LAB_DATA": str(data_dir)})
     assert resumed.returncode == 0, resumed.stderr
     assert runs.read_metrics(out)[-1]["step"] == step + 4
+
+
+def test_a_full_disk_during_a_save_is_reported_as_such(tmp_path, data_dir, monkeypatch):
+    import errno
+
+    import orbax.checkpoint as ocp
+
+    from gan_lab import config
+
+    def disk_full(self, step, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full)
+    cfg = config.make_config("dcgan", {"dataset": "mnist", "subset": 64, "batch_size": 32, "width": 0.125,
+                                       "epochs": 1, "log_every": 1})
+    with pytest.raises(checkpoint.CheckpointWriteError) as failed:
+        runs.train_run(cfg, out=tmp_path / "run", data_dir=data_dir, show_progress=False)
+    message = str(failed.value)
+    assert "could not write the checkpoint of step 2" in message and "the disk is full" in message
+    assert "No space left on device" in message and "no earlier checkpoint exists" in message
+    assert "\n" not in message
+
+
+def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
+    from gan_lab import config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20261203-120000")
+    cfg = config.make_config("dcgan", {"dataset": "mnist"})
+    (first, lock_a), (second, lock_b) = runs.new_run_dir(cfg, None), runs.new_run_dir(cfg, None)
+    assert first != second and first.is_dir() and second.is_dir()
+    assert second.name == first.name + "-2"
+    lock_a.release()
+    lock_b.release()

@@ -25,7 +25,7 @@ def test_list_names_every_model_with_a_description():
         (["train", "dcgan", "--epochs", "-3"], ["--epochs must be at least 1"]),
         (["train", "dcgan", "--batch-size", "0"], ["--batch-size must be at least 1"]),
         (["train", "dcgan", "--steps", "0"], ["--steps must be at least 1"]),
-        (["train", "dcgan", "--lr", "-1"], ["--lr must be positive"]),
+        (["train", "dcgan", "--lr", "-1"], ["--lr must be a positive finite number"]),
         (["train", "dcgan", "--loss", "wgan-xyz"], ["unknown loss", "hinge"]),
         (["train", "dcgan", "--epochs", "two"], ["--epochs", "invalid int value"]),
         (["train"], ["model"]),

@@ -40,19 +40,19 @@ def test_one_compilation_across_epochs_and_resume_with_no_implicit_transfer(data
     manager = checkpoint.manager(tmp_path)
     saved = []
 
-    def save(epoch, loop):
+    def save(loop):
         with jax.transfer_guard("allow"):  # the callback is outside the hot loop
             checkpoint.save(manager, int(loop.step), loop)
-        saved.append(epoch)
+        saved.append(int(loop.step))
 
     fresh = train.init_loop_state(model, cfg.seed)
     with jax.transfer_guard("disallow"):  # the whole loop: explicit device_put/device_get only
-        first = train.fit(model, cfg, images, labels, loop=fresh, on_epoch_end=save, show_progress=False)
+        first = train.fit(model, cfg, images, labels, loop=fresh, on_save=save, show_progress=False)
     manager.close()
-    restored = checkpoint.restore_latest(tmp_path, jax.eval_shape(lambda: train.init_loop_state(model, cfg.seed)))
+    restored = checkpoint.restore_latest(tmp_path, jax.eval_shape(lambda: train.init_loop_state(model, cfg.seed))).state
     resumed_cfg = tiny_config("dcgan", epochs=3)
     with jax.transfer_guard("disallow"):
         final = train.fit(model, resumed_cfg, images, labels, loop=restored, show_progress=False)
 
-    assert saved == [1, 2] and int(first.step) == 8 and int(final.step) == 12
+    assert saved == [4, 8] and int(first.step) == 8 and int(final.step) == 12
     assert compile_log.names.count("jit(train_step)") == 1, compile_log.names

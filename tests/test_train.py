@@ -39,9 +39,15 @@ def test_non_finite_loss_stops_the_run_naming_the_step(data_dir):
 
     nan_at_step_3 = Model(init=lambda key: jnp.zeros((), jnp.int32), step=step, z_dim=2, conditional=False,
                           decode=lambda state, z, labels=None: jnp.zeros((z.shape[0], 28, 28, 1)))
-    cfg = tiny_config("dcgan", batch_size=8, epochs=2, log_every=5)
-    with pytest.raises(train.TrainingDiverged, match="at step 3;"):
-        train.fit(nan_at_step_3, cfg, images, labels, show_progress=False)
+    # Log and checkpoint points at every step but the NaN's: the check before a save must catch it.
+    cfg = tiny_config("dcgan", batch_size=8, epochs=2, log_every=5, checkpoint_every=1)
+    saved, interrupted = [], []
+    with pytest.raises(train.TrainingDiverged, match="at step 3;") as diverged:
+        train.fit(nan_at_step_3, cfg, images, labels, show_progress=False,
+                  on_save=lambda loop: saved.append(int(loop.step)), on_interrupt=interrupted.append)
+    assert saved == [1, 2, 3]  # never a state that went through the NaN step
+    assert "start a new run with a lower --lr or another --seed" in str(diverged.value)
+    assert "try" not in str(diverged.value) and interrupted == []
 
 
 def test_different_seeds_differ_and_steps_limit_is_respected(data_dir):

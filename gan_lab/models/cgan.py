@@ -8,6 +8,7 @@ from gan_lab.models.gan import build_gan
 from gan_lab.registry import register
 
 
-@register("cgan", "conditional GAN: label one-hot into G's input and as 10 channels into D; DCGAN backbone")
+@register("cgan", "conditional GAN: label one-hot into G's input and as 10 channels into D; DCGAN backbone",
+          ignores=("arch", "hidden"))  # the VAE-only settings
 def build(cfg):
     return build_gan(cfg, conditional=True)

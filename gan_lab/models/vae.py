@@ -144,7 +144,10 @@ def build_vae(cfg) -> Model:
     return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=False, evaluate=evaluate)
 
 
+# A VAE has no adversarial loss; the MLP has no channels to scale and the conv nets no hidden layer size.
 register("vae", "VAE, conv encoder/decoder on the GAN backbone (no BN), z=20, Bernoulli pixels, Adam 1e-3",
+         ignores=("loss", "hidden"),
          lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=20)(build_vae)
 register("vae-mlp", "Flax examples/vae: MLP 784-500-20, Adam 1e-3, batch 128, binarised pixels",
+         ignores=("loss", "width"),
          arch="mlp", hidden=500, lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=30, binarize=True)(build_vae)

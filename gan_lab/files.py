@@ -1,0 +1,159 @@
+"""Writing files so that nothing a user made is lost or silently overwritten.
+
+* `write_new`: a new output appears whole or not at all, and never replaces a file: it is written to
+  a uniquely named temporary file beside it, then hard-linked into place (link() fails if the name
+  exists, atomically, so two writers cannot both win) and the temporary name removed.
+* `replace_atomically`: a file the program owns (config.json, metrics.jsonl) is rewritten through a
+  uniquely named temporary file, flushed to disk, then renamed over the old one: a crash leaves the
+  old or the new version, never half of one. No fixed `*.tmp` names, which a planted symlink could
+  redirect.
+* `RunLock`: one writer per run directory, an advisory lock held for the life of the process (the
+  kernel releases it when the process dies, however it dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from gan_lab.errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; a second writer is then not detected
+    fcntl = None
+
+
+class AlreadyExists(UserError):
+    pass
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A new, uniquely named, hidden file in path's directory, with path's suffix (writers such as
+    matplotlib pick the format from it)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    return Path(name)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable. Not every OS can open a directory (Windows): there it is skipped."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_new(path: Path, write: Callable[[Path], object]) -> Path:
+    """Create `path` by calling write(temporary path); a UserError if `path` exists already."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_beside(path)
+    try:
+        write(tmp)
+        _fsync(tmp)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise AlreadyExists(f"{path} already exists; choose another --out (nothing is overwritten)") from None
+        except OSError as err:  # a filesystem without hard links: exclusive rename is not possible there
+            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            if path.exists():
+                raise AlreadyExists(f"{path} already exists; choose another --out (nothing is overwritten)") from None
+            os.replace(tmp, path)
+        _fsync_directory(path.parent)
+        return path
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_new_numbered(path: Path, write: Callable[[Path], object]) -> Path:
+    """Create `path`, or path-2, path-3, ... where it exists: a new picture never replaces an old one."""
+    path, n = Path(path), 2
+    candidate = path
+    while True:
+        try:
+            return write_new(candidate, write)
+        except AlreadyExists:
+            candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
+
+
+def replace_atomically(path: Path, text: str) -> None:
+    """Replace `path` (a file this program owns) with `text`, all or nothing."""
+    path = Path(path)
+    tmp = _temporary_beside(path)
+    try:
+        tmp.write_text(text)
+        _fsync(tmp)
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held until release() or the process's end.
+
+    The lock file (RUN_DIR/.lock) holds the holder's PID, so a second writer is told who holds it.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / self.NAME
+        self._handle = None
+
+    def acquire(self) -> "RunLock":
+        handle = open(self.path, "a+")
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                handle.close()
+                raise UserError(f"{self.path.parent} is in use by another gan_lab process (PID {holder}, "
+                                f"lock {self.path}); wait for it to finish or stop it, then try again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file releases the flock
+            self._handle = None
+
+    def holder(self) -> str | None:
+        """The PID holding this lock if another process holds it now, else None (no side effects
+        beyond a brief lock test: the lock file is never created here)."""
+        if fcntl is None or not self.path.is_file():
+            return None
+        with open(self.path) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return handle.read().strip() or "unknown"
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
