@@ -146,6 +146,8 @@ def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(stra
     result = run_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "10", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
     assert runs.load_trained(copy).step == 10
+    # Titles and eval report what was trained (2.5 epochs, mid-epoch), not the 4-epoch target.
+    assert "dcgan on mnist, 2.50 epochs (10 steps), seed 0" == runs.load_trained(copy).describe()
     result = run_cli("train", "--resume", str(copy), "--steps", "none", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
     assert runs.load_trained(copy).step == 16  # the limit cleared: all 4 epochs
@@ -229,3 +231,20 @@ def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monke
     assert second.name == first.name + "-2"
     lock_a.release()
     lock_b.release()
+
+
+def test_resume_warns_when_jax_or_xla_flags_differ_from_the_runs(straight_and_resumed, tmp_path, data_dir):
+    a, _ = straight_and_resumed
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy)
+    saved = json.loads((copy / "config.json").read_text())
+    saved["versions"]["jaxlib"] = "0.4.1"
+    saved["xla_flags"] = "--xla_cpu_enable_fast_math=true"
+    (copy / "config.json").write_text(json.dumps(saved))
+    result = run_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
+                     env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "jaxlib is" in warnings[0] and "0.4.1 when the run last trained" in warnings[0]
+    assert "XLA_FLAGS is" in warnings[1] and "to float tolerance, not bit for bit" in warnings[1]

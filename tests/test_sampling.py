@@ -113,6 +113,23 @@ def test_sampling_errors_are_one_line(trained_runs, tmp_path):
     assert existing.read_bytes() == b"mine"
 
 
+def test_outputs_are_checked_after_their_suffix_is_added(trained_runs, tmp_path):
+    """`--out samples` becomes samples.npz: an existing samples.npz is refused, not replaced."""
+    cgan = trained_runs / "cgan"
+    (tmp_path / "samples.npz").write_bytes(b"mine")
+    (tmp_path / "sheet.png").write_bytes(b"mine too")
+    assert_one_line_error(run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "samples")),
+                          f"{tmp_path / 'samples.npz'} already exists")
+    assert_one_line_error(run_cli("sample", str(cgan), "--out", str(tmp_path / "sheet")), "sheet.png already exists")
+    assert_one_line_error(run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "x.png")), "a .npz file")
+    assert (tmp_path / "samples.npz").read_bytes() == b"mine" and (tmp_path / "sheet.png").read_bytes() == b"mine too"
+    result = run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "fresh"))
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "fresh.npz")["images"].shape == (8, 28, 28)
+    # No temporary file is left beside the outputs, and none has a fixed name.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.npz", "samples.npz", "sheet.png"]
+
+
 def test_compare_trains_what_is_missing_then_reuses_it(tmp_path, data_dir):
     env = {"GAN_LAB_DATA": str(data_dir)}
     args = ["compare", "dcgan", "vae", "--datasets", "mnist", "fashion-mnist", "--runs-dir", str(tmp_path / "runs"),
