@@ -170,8 +170,9 @@ def compile_training_step(model_name: str, batch_size: int, images, labels, devi
 
 
 def worker_gan_lab(args) -> dict:
-    from gan_lab import data, runtime  # first: gan_lab sets XLA options on import
+    from gan_lab import data, runtime
 
+    runtime.configure()  # gan_lab's process settings, before JAX starts (GAN_LAB_CPU_TUNING decides which)
     import jax
 
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
@@ -204,9 +205,9 @@ def worker_torch(args) -> dict:
     import torch_reference as ref
     from gan_lab import data  # numpy only: gan_lab.data imports JAX lazily, and not on this path
 
-    from gan_lab import runtime  # importing gan_lab applies its settings unless GAN_LAB_CPU_TUNING=0
+    from gan_lab import runtime
 
-    if runtime.APPLIED["cpu_tuning"]:
+    if runtime.configure()["cpu_tuning"]:  # as a training process would, unless GAN_LAB_CPU_TUNING=0
         raise RuntimeError("PyTorch rows run with GAN_LAB_CPU_TUNING=0 (see variants())")
     if args.same_malloc:  # only the allocator part of gan_lab's settings: XLA flags mean nothing here
         assert runtime.keep_freed_memory(), "glibc's mallopt is not available here"
@@ -366,7 +367,7 @@ def report(args, peaks: dict, results: dict) -> str:
         f"- XLA_FLAGS in the environment: `{os.environ.get('XLA_FLAGS', '')}` (empty: XLA's defaults)"
         + (f"; the `--xla-flags` rows add `{args.xla_flags}`" if args.xla_flags else "")
         + f"; PyTorch threads: {TORCH_THREADS}",
-        f"- gan_lab's own CPU settings (gan_lab/runtime.py, applied on import unless `GAN_LAB_CPU_TUNING=0`): "
+        f"- gan_lab's own CPU settings (gan_lab/runtime.py, applied by the gan_lab command and these scripts unless `GAN_LAB_CPU_TUNING=0`): "
         f"XLA_FLAGS became `{results[('gan_lab', args.batches[0])]['runtime'].get('xla_flags')}`; glibc malloc keeps freed "
         "memory (one arena, no mmap, no trim). The PyTorch rows marked \"gan_lab's malloc settings\" apply the same "
         "allocator settings to PyTorch, to show how much of the difference they account for; the \"G forward "

@@ -97,6 +97,7 @@ def report(args, results: dict) -> str:
 
 
 def main(argv=None) -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")

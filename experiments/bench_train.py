@@ -15,10 +15,11 @@ import time
 
 import jax
 
-from gan_lab import config, data, registry, train
+from gan_lab import config, data, registry, runtime, train
 
 
 def main() -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="dcgan")
     parser.add_argument("--batch-size", type=int, default=64)

@@ -25,7 +25,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import config, data, evaluation, metrics, registry, train
+from gan_lab import config, data, evaluation, metrics, registry, runtime, train
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "out" / "compare"
@@ -136,6 +136,7 @@ def time_to_quality(args) -> list[str]:
 
 
 def main() -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3)

@@ -175,6 +175,7 @@ def profile(batch: int, args) -> str:
 
 
 def main(argv=None) -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--steps", type=int, default=8)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan_lab import sheets
+from gan_lab import runs, runtime, sheets
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "experiments" / "out" / "showcase-runs"
@@ -30,6 +30,7 @@ DATASETS = ("mnist", "fashion-mnist")
 
 
 def main() -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
@@ -41,13 +42,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        made = {"comparison.png": sheets.compare(MODELS, DATASETS, RUNS, scratch / "comparison.png",
-                                                 {"epochs": args.epochs}, data_dir=args.data_dir, seed=args.seed)}
+        trained = runs.find_or_train(MODELS, DATASETS, RUNS, {"epochs": args.epochs}, data_dir=args.data_dir)
+        made = {"comparison.png": sheets.compare(trained, MODELS, DATASETS, scratch / "comparison.png",
+                                                 data_dir=args.data_dir, seed=args.seed)}
         for dataset in DATASETS:
-            run = sheets.find_finished_run(RUNS, "cgan", dataset, args.epochs)
-            made[f"wardrobe-cgan-{dataset}.png"] = sheets.wardrobe(run, args.seed, out=scratch / f"w-{dataset}.png")
-        run = sheets.find_finished_run(RUNS, "cgan", "fashion-mnist", args.epochs)
-        made["interpolate-cgan-fashion-mnist.png"] = sheets.interpolation(run, args.seed, out=scratch / "i.png")
+            made[f"wardrobe-cgan-{dataset}.png"] = sheets.wardrobe(trained[("cgan", dataset)], args.seed,
+                                                                   out=scratch / f"w-{dataset}.png")
+        made["interpolate-cgan-fashion-mnist.png"] = sheets.interpolation(trained[("cgan", "fashion-mnist")], args.seed,
+                                                                          out=scratch / "i.png")
         SAMPLES.mkdir(exist_ok=True)
         for name, path in made.items():
             shutil.copyfile(path, SAMPLES / name)

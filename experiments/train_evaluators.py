@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import data, evaluator, metrics, train
+from gan_lab import data, evaluator, metrics, runtime, train
 
 RESULTS = Path(__file__).parent / "results" / "evaluators.md"
 TARGET_ACCURACY = {"mnist": 0.993, "fashion-mnist": 0.92}
@@ -145,6 +145,7 @@ def results_markdown(results: list[dict], references: dict[str, dict[str, dict]]
 
 
 def main() -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="defaults to $GAN_LAB_DATA, then the user cache")
     args = parser.parse_args()

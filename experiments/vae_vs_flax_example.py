@@ -24,13 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan_lab import config, runs
+from gan_lab import config, runs, runtime
 
 FLAX_EXAMPLE_TEST_NEG_ELBO = (107.0544, 0.2496)  # mean, std over 5 trials, examples/vae/README.md
 RESULTS = Path(__file__).parent / "results" / "vae_vs_flax_example.md"
 
 
 def main() -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gan_lab import runtime  # noqa: F401  (gan_lab's XLA:CPU settings, as in training)
+from gan_lab import runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import best_seconds, cpu_model, wait_for_idle  # noqa: E402
@@ -59,6 +59,7 @@ SHAPES = {  # name: (rows, wide operand's columns, narrow operand's columns)
 
 
 def main() -> None:
+    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     idle = wait_for_idle(60)["idle"]
     print(f"# D's slowest product in other forms\n\n`python experiments/weight_gradient_forms.py` on {cpu_model()}, "
           f"{jax.devices()[0].platform}, jax {jax.__version__}; machine idle at start: {'yes' if idle else 'NO'}. "

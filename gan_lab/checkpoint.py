@@ -16,12 +16,7 @@ from typing import NamedTuple
 
 import jax
 import orbax.checkpoint as ocp
-from absl import logging as absl_logging
-
 from gan_lab.errors import UserError
-
-# Orbax logs every save and restore through absl at WARNING/INFO; the CLI reports what matters itself.
-absl_logging.set_verbosity(absl_logging.ERROR)
 
 KEEP_LAST = 3
 
@@ -129,30 +124,37 @@ def restore_latest(run_dir: Path, abstract_state) -> Restored:
         raise UserError(f"cannot read checkpoints in {directory}: {_one_line(err)}") from None
     if not steps:
         raise NoCheckpoint(f"no complete checkpoint in {directory}; train the run (again) to make one")
-    skipped = []
+    restored = None
     with quiet_stderr():
-        for step in steps:
-            try:
-                difference = structure_difference(mgr, step, abstract_state)
-            except Exception as err:  # noqa: BLE001 - unreadable metadata: a damaged checkpoint
-                skipped.append((step, f"its metadata is unreadable: {_one_line(err)}"))
-                continue
-            if difference is not None:
-                raise UserError(
-                    f"checkpoint {directory / str(step)} is intact but was written for another model "
-                    f"structure ({difference}); it was probably made by another gan_lab version (see the "
-                    f"versions in {Path(run_dir) / 'config.json'}): use that version to read it; keep the checkpoint"
-                )
-            try:
-                restored = mgr.restore(step, args=ocp.args.StandardRestore(abstract_state))
-            except Exception as err:  # noqa: BLE001
-                skipped.append((step, _one_line(err)))
-                continue
+        try:
+            restored = _newest_readable(mgr, directory, steps, abstract_state, run_dir)
+        finally:
             mgr.close()
-            return Restored(restored, step, skipped)
-    # Not closed here: closing after a failed read lets Orbax's I/O threads print tracebacks; the CLI
-    # leaves at once on this error.
-    time.sleep(0.5)  # let those threads finish printing into /dev/null
+            if restored is None or restored.skipped:
+                # A failed read leaves Orbax I/O threads that print tracebacks once the manager is
+                # closed: let them finish while stderr still goes nowhere.
+                time.sleep(0.5)
+    return restored
+
+
+def _newest_readable(mgr, directory: Path, steps: list, abstract_state, run_dir: Path) -> Restored:
+    skipped = []
+    for step in steps:
+        try:
+            difference = structure_difference(mgr, step, abstract_state)
+        except Exception as err:  # noqa: BLE001 - unreadable metadata: a damaged checkpoint
+            skipped.append((step, f"its metadata is unreadable: {_one_line(err)}"))
+            continue
+        if difference is not None:
+            raise UserError(
+                f"checkpoint {directory / str(step)} is intact but was written for another model "
+                f"structure ({difference}); it was probably made by another gan_lab version (see the "
+                f"versions in {Path(run_dir) / 'config.json'}): use that version to read it; keep the checkpoint"
+            )
+        try:
+            return Restored(mgr.restore(step, args=ocp.args.StandardRestore(abstract_state)), step, skipped)
+        except Exception as err:  # noqa: BLE001
+            skipped.append((step, _one_line(err)))
     newest, reason = skipped[0]
     raise UserError(f"no readable checkpoint in {directory}: every one is damaged (step {newest}: {reason}); "
                     "the run cannot be continued or sampled; train it again")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import signal
 import sys
 
@@ -27,6 +28,26 @@ class OneLineParser(argparse.ArgumentParser):
 NO_STEP_LIMIT = "none"
 
 
+def add_setting_flags(parser) -> None:
+    """A flag for every run setting (config.Config) and every model's own setting (their @register
+    lines), with the declaration's help; values are checked by the declarations (config.validate)."""
+    from gan_lab import config, registry
+
+    def add(name, declared, kind, extra_help=""):
+        options = {"default": None, "help": declared.help + extra_help}
+        if kind is bool:
+            options["action"] = "store_true"
+        else:
+            options["type"] = steps_limit if name == "steps" else kind
+            options["metavar"] = name.upper()
+        parser.add_argument(config.flag(name), dest=name, **options)
+
+    for name, declared in config.run_settings().items():
+        add(name, declared, config.setting_type(name))
+    for name, (declared, models) in registry.all_settings().items():
+        add(name, declared, type(declared.default), f" (default {declared.default}; models: {', '.join(models)})")
+
+
 def steps_limit(text: str):
     """--steps: a whole number, or `none` (no limit: train all epochs)."""
     if text.strip().lower() == NO_STEP_LIMIT:
@@ -45,26 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a registered model in a new run directory")
     train.add_argument("model", nargs="?", help="registered model name (see `gan_lab list`)")
-    train.add_argument("--dataset", default=None, help=f"one of {', '.join(data.DATASETS)} (default: fashion-mnist)")
-    train.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the model's)")
-    train.add_argument("--steps", type=steps_limit, default=None,
-                       help="stop after this many steps in total; on --resume, `none` clears the limit")
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
-    train.add_argument("--width", type=float, default=None, help="channel multiplier (1.0 = the paper's nets)")
-    train.add_argument("--loss", default=None, help="GAN loss: bce, hinge or lsgan")
-    train.add_argument("--devices", type=int, default=None, help="local devices to split each batch over")
-    train.add_argument("--subset", type=int, default=None, help="train on the first N images only")
-    train.add_argument("--log-every", type=int, default=None, help="steps between loss readings")
+    add_setting_flags(train)
     train.add_argument("--data-dir", default=None, help="dataset directory (else $GAN_LAB_DATA, else the user cache)")
     train.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<time>)")
-    train.add_argument("--eval-every", type=int, default=None, metavar="N",
-                       help="score samples with the evaluator networks every N epochs")
-    train.add_argument("--tensorboard", action="store_true", default=None,
-                       help="also write TensorBoard events to RUN_DIR/tensorboard (pip install -e '.[tensorboard]')")
-    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                       help="also save a checkpoint every N steps (always: each epoch's end, the last step, a stop)")
     train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -110,13 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args) -> None:
     from gan_lab import config, runs
 
+    from gan_lab import registry
+
     clear_steps = args.steps == NO_STEP_LIMIT
-    overrides = {
-        "dataset": args.dataset, "epochs": args.epochs, "steps": None if clear_steps else args.steps,
-        "batch_size": args.batch_size, "seed": args.seed, "lr": args.lr, "width": args.width, "loss": args.loss,
-        "log_every": args.log_every, "subset": args.subset, "devices": args.devices, "eval_every": args.eval_every,
-        "tensorboard": args.tensorboard, "checkpoint_every": args.checkpoint_every,
-    }
+    names = [*config.run_settings(), *registry.all_settings()]
+    overrides = {name: getattr(args, name) for name in names}
+    if clear_steps:
+        overrides["steps"] = None
     if args.resume is not None:
         if args.out is not None:
             raise UserError("--out and --resume exclude each other: a resumed run stays in its own directory")
@@ -185,25 +189,24 @@ def cmd_sample(args) -> None:
 def cmd_compare(args) -> None:
     import time
 
-    from gan_lab import sheets
+    from gan_lab import runs, sheets
 
     settings = {k: v for k, v in {"epochs": args.epochs, "steps": args.steps, "width": args.width,
                                   "subset": args.subset}.items() if v is not None}
-    out = args.out or f"comparison-{time.strftime('%Y%m%d-%H%M%S')}.png"
-    path = sheets.compare(args.models, args.datasets, args.runs_dir, out, settings, data_dir=args.data_dir,
-                          seed=args.seed, show_progress=not args.no_progress)
-    print(f"wrote {path}")
+    out, _ = sheets.output_path(args.out or f"comparison-{time.strftime('%Y%m%d-%H%M%S')}.png", Path("."),
+                                "comparison.png")  # a taken --out fails before any training
+    trained = runs.find_or_train(args.models, args.datasets, args.runs_dir, settings, args.data_dir,
+                                 show_progress=not args.no_progress)
+    print(f"wrote {sheets.compare(trained, args.models, args.datasets, out, args.data_dir, args.seed)}")
 
 
 def cmd_eval(args) -> None:
-    from gan_lab import evaluation
-
-    from gan_lab import metrics
+    from gan_lab import evaluation, metrics, runs
 
     if args.n <= metrics.NEIGHBOURS:  # each sample needs k other samples for the k-NN radii
         raise UserError(f"--n must be at least {metrics.NEIGHBOURS + 1} (precision and recall use each sample's "
                         f"{metrics.NEIGHBOURS} nearest neighbours), got {args.n}")
-    results, path = evaluation.evaluate_run(args.run_dir, args.n, args.seed, args.data_dir)
+    results, path = runs.evaluate_run(args.run_dir, args.n, args.seed, args.data_dir)
     print("\n".join(evaluation.report_lines(results)))
     print(f"saved in {path}")
 
@@ -211,8 +214,11 @@ def cmd_eval(args) -> None:
 def cmd_list(args) -> None:
     from gan_lab import registry
 
-    for name in registry.names():
-        print(f"{name:12s} {registry.get(name).description}")
+    recipes = [registry.get(name) for name in registry.names()]
+    for family in registry.FAMILIES:
+        print(f"{family}:")
+        for recipe in (r for r in recipes if r.family == family):
+            print(f"  {recipe.name:12s} {recipe.description}")
 
 
 def cmd_data(args) -> None:
@@ -269,6 +275,7 @@ def run() -> None:
     I/O threads that print tracebacks (right away or at interpreter shutdown), and the user must see
     gan_lab's one line only.
     """
+    runtime.configure()  # this program's process settings, before JAX starts (gan_lab/runtime.py)
     code = main()
     if code == 2:
         sys.stdout.flush()

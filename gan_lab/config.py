@@ -1,38 +1,80 @@
-"""Run settings: one frozen dataclass, defaults overridden per model, saved as JSON with every run."""
+"""Run settings: one frozen dataclass for what every run has, plus the chosen model's own settings.
+
+Each setting is declared once, with its help text and its bounds: the run's settings here, as
+fields made with `setting(...)`; a model's own settings (a GAN's loss, a WGAN's critic updates, a
+network's width) as `Setting`s in that model's `@register` line, beside the code that reads them.
+The CLI's flags, their --help, the validation and the saved config.json are all derived from these
+declarations, and a flag for a setting the chosen model does not have is an error.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import typing
 from pathlib import Path
+from typing import Any
 
 from gan_lab.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
+class Setting:
+    """A model's own setting: its default (the paper's), what it does, and its valid values."""
+
+    default: Any
+    help: str
+    minimum: float | None = None  # numbers: the smallest valid value
+    positive: bool = False  # numbers: > 0 and finite
+    choices: tuple | None = None  # the valid values
+
+    def check(self, name: str, value) -> None:
+        """A one-line UserError naming the flag if `value` is not valid."""
+        if self.choices is not None and value not in self.choices:
+            raise UserError(f"unknown {name.replace('_', ' ')} {value!r}; valid values for {flag(name)}: "
+                            f"{', '.join(map(str, self.choices))}")
+        if self.positive and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise UserError(f"{flag(name)} must be a positive finite number, got {value}")
+        if self.minimum is not None and value is not None and not value >= self.minimum:
+            raise UserError(f"{flag(name)} must be at least {self.minimum:g}, got {value}")
+
+
+def setting(default, help: str, **bounds):
+    """A Config field that is also a command-line flag of `train`, checked by `Setting.check`."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(default, help, **bounds)})
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     model: str = "dcgan"
-    dataset: str = "fashion-mnist"
-    epochs: int = 25
-    steps: int | None = None  # stop after this many steps in total (smoke runs); None: run all epochs
-    batch_size: int = 64
-    seed: int = 0
-    lr: float = 2e-4
-    b1: float = 0.5
-    b2: float = 0.999
-    width: float = 1.0  # channel multiplier of every layer; tests use tiny nets
-    z_dim: int = 62
-    loss: str = "bce"  # adversarial loss pair, see losses.GAN_LOSSES
-    arch: str = "conv"  # VAE encoder/decoder: "conv" or "mlp"
-    hidden: int = 500  # VAE MLP hidden units
+    dataset: str = setting("fashion-mnist", "mnist or fashion-mnist (default: fashion-mnist)")
+    epochs: int = setting(25, "epochs to train (default: the model's)", minimum=1)
+    steps: int | None = setting(None, "stop after this many steps in total; on --resume, `none` clears the limit",
+                                minimum=1)
+    batch_size: int = setting(64, "images per batch (default: the model's)", minimum=1)
+    seed: int = setting(0, "seed of the initialisation, the shuffling and the noise")
+    lr: float = setting(2e-4, "learning rate (default: the model's)", positive=True)
+    b1: float = setting(0.5, "Adam's beta1 (default: the model's)", minimum=0)
+    b2: float = setting(0.999, "Adam's beta2", minimum=0)
+    z_dim: int = setting(62, "size of the latent vector (default: the model's)", minimum=1)
     binarize: bool = False  # one fixed random binarisation of the pixels (like binarised MNIST)
-    subset: int | None = None  # train on the first N training images only (smoke tests, quick looks)
-    log_every: int = 50  # steps between loss readings (each one is a device->host copy)
-    devices: int = 1  # local devices to split each batch over (data parallel)
-    eval_every: int | None = None  # score samples with the evaluator networks every N epochs
-    tensorboard: bool = False  # also write TensorBoard events (needs the [tensorboard] extra)
-    checkpoint_every: int | None = None  # also checkpoint every N steps (epoch ends and the last step always)
+    subset: int | None = setting(None, "train on the first N training images only", minimum=1)
+    log_every: int = setting(50, "steps between loss readings (each one is a device->host copy)", minimum=1)
+    devices: int = setting(1, "local devices to split each batch over (data parallel)", minimum=1)
+    eval_every: int | None = setting(None, "score samples with the evaluator networks every N epochs", minimum=1)
+    tensorboard: bool = setting(False, "also write TensorBoard events to RUN_DIR/tensorboard "
+                                       "(pip install -e '.[tensorboard]')")
+    checkpoint_every: int | None = setting(None, "also save a checkpoint every N steps (always: each epoch's end, "
+                                                 "the last step, a stop)", minimum=1)
+    settings: dict = dataclasses.field(default_factory=dict)  # the model's own settings (its Setting declarations)
+
+    def __getattr__(self, name: str):
+        # Only reached for names that are not fields: a model's own settings read like fields (cfg.width).
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(f"{type(self).__name__} has no field or model setting {name!r}")
 
 
 # Fields that may change between a run and its resumption without changing what is computed.
@@ -43,52 +85,70 @@ RESUMABLE_FIELDS = frozenset({"epochs", "steps", "log_every", "devices", "eval_e
 
 
 def flag(field: str) -> str:
-    """The command-line flag of a Config field."""
+    """The command-line flag of a setting."""
     return "--" + field.replace("_", "-")
 
 
-def make_config(model: str, overrides: dict, strict: bool = True) -> Config:
-    """Config for `model`: Config defaults, then the model's own defaults, then the user's flags.
+def run_settings() -> dict[str, Setting]:
+    """The settings every run has (Config fields with a flag), by name."""
+    return {f.name: f.metadata["setting"] for f in dataclasses.fields(Config) if "setting" in f.metadata}
 
-    A flag for a setting the model does not read is an error (strict), or left out (not strict: one
+
+def setting_type(name: str) -> type:
+    """The Python type of a run setting (int for `int | None`)."""
+    hint = typing.get_type_hints(Config)[name]
+    return next(t for t in typing.get_args(hint) if t is not type(None)) if typing.get_args(hint) else hint
+
+
+FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def with_values(cfg: Config, values: dict, declared: dict[str, Setting]) -> Config:
+    """cfg with `values` set: run fields directly, the model's own settings (`declared`) in cfg.settings."""
+    fields = {k: v for k, v in values.items() if k in FIELDS}
+    own = {k: v for k, v in values.items() if k not in FIELDS}
+    unknown = sorted(set(own) - set(declared))
+    if unknown:
+        raise UserError(f"{flag(unknown[0])} does not apply to {values.get('model', cfg.model)} (its own settings: "
+                        f"{', '.join(map(flag, declared)) or 'none'}); drop it")
+    return dataclasses.replace(cfg, **fields, settings={**cfg.settings, **own})
+
+
+def make_config(model: str, overrides: dict, strict: bool = True) -> Config:
+    """Config for `model`: Config defaults, then the model's defaults, then the user's values.
+
+    A value for a setting the model does not have is an error (strict), or left out (not strict: one
     setting given for several models at once, as `compare` does).
     """
     from gan_lab import registry
 
     recipe = registry.get(model)
     given = {k: v for k, v in overrides.items() if v is not None}
-    for name in sorted(set(given) & recipe.ignores):
-        if strict:
-            raise UserError(f"{flag(name)} does not apply to {model} (it has no such setting); drop it")
-        del given[name]
-    values = {**recipe.defaults, **given, "model": model}
-    cfg = Config(**values)
+    if not strict:
+        given = {k: v for k, v in given.items() if k in FIELDS or k in recipe.settings}
+    defaults = {name: s.default for name, s in recipe.settings.items()}
+    cfg = with_values(Config(model=model), {**defaults, **recipe.defaults, **given}, recipe.settings)
     validate(cfg)
     return cfg
 
 
 def steps_per_epoch(cfg: Config) -> int:
-    """Full batches in one pass over the training images (the last partial batch is dropped)."""
+    """Steps in one pass over the training images: a step takes batch_size images, or n_critic batches
+    of them for a model with several critic updates per step (the last partial step is dropped)."""
     from gan_lab import data
 
-    return (cfg.subset or data.SPLIT_SIZES["train"]) // cfg.batch_size
+    return (cfg.subset or data.SPLIT_SIZES["train"]) // (cfg.batch_size * cfg.settings.get("n_critic", 1))
 
 
 def validate(cfg: Config) -> None:
-    from gan_lab import data, losses
+    from gan_lab import data, registry
 
     if cfg.dataset not in data.DATASETS:
         raise UserError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
-    for name in ("epochs", "batch_size", "devices", "log_every", "steps", "subset", "eval_every", "checkpoint_every"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            raise UserError(f"{flag(name)} must be at least 1, got {value}")
-    for name in ("lr", "width"):
-        value = getattr(cfg, name)
-        if not (math.isfinite(value) and value > 0):
-            raise UserError(f"{flag(name)} must be a positive finite number, got {value}")
-    if cfg.loss not in losses.GAN_LOSSES:
-        raise UserError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(losses.GAN_LOSSES)}")
+    for name, declared in run_settings().items():
+        declared.check(name, getattr(cfg, name))
+    for name, declared in registry.get(cfg.model).settings.items():
+        declared.check(name, cfg.settings[name])
     n_train = data.SPLIT_SIZES["train"]
     if cfg.subset is not None and cfg.subset > n_train:
         raise UserError(f"--subset {cfg.subset} is larger than the {cfg.dataset} training set ({n_train} images)")
@@ -98,6 +158,9 @@ def validate(cfg: Config) -> None:
     if cfg.batch_size % cfg.devices:
         raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over --devices {cfg.devices}")
     epoch_steps = steps_per_epoch(cfg)
+    if epoch_steps < 1:
+        raise UserError(f"one step takes {cfg.settings.get('n_critic', 1)} batches of {cfg.batch_size}, more than "
+                        f"the {n_images} training images; lower --batch-size or raise --subset")
     if cfg.steps is not None and cfg.steps > cfg.epochs * epoch_steps:
         raise UserError(f"--steps {cfg.steps} is beyond --epochs {cfg.epochs} ({cfg.epochs * epoch_steps} steps of "
                         f"{epoch_steps} per epoch), and training stops at whichever comes first: raise --epochs "
@@ -112,21 +175,33 @@ def to_json(cfg: Config, extra: dict) -> str:
 
 
 def save(cfg: Config, path: Path, extra: dict) -> None:
-    path.write_text(to_json(cfg, extra))
+    """All or nothing: a run killed while its config.json is written must still resume."""
+    from gan_lab import files
+
+    files.replace_atomically(path, to_json(cfg, extra))
+
+
+# Model settings that runs saved before settings lived with their models kept as Config fields.
+FORMER_FIELDS = ("width", "loss", "arch", "hidden")
 
 
 def load(path: Path) -> Config:
+    from gan_lab import registry
+
     try:
-        saved = json.loads(Path(path).read_text())["config"]
+        saved = dict(json.loads(Path(path).read_text())["config"])
+        declared = registry.get(saved["model"]).settings
+        former = {name: saved.pop(name) for name in FORMER_FIELDS if name in saved}
+        saved["settings"] = {**{k: v for k, v in former.items() if k in declared}, **saved.get("settings", {})}
         return Config(**saved)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"cannot read run config {path}: {err}; is this a gan_lab run directory?") from None
 
 
 def differing_fields(saved: Config, requested: Config) -> list[str]:
-    """Fields that differ and matter for resuming (anything that changes the computation)."""
-    return [
-        f.name
-        for f in dataclasses.fields(Config)
-        if f.name not in RESUMABLE_FIELDS and getattr(saved, f.name) != getattr(requested, f.name)
-    ]
+    """Settings that differ and matter for resuming (anything that changes the computation)."""
+    fields = [f.name for f in dataclasses.fields(Config)
+              if f.name not in RESUMABLE_FIELDS | {"settings"} and getattr(saved, f.name) != getattr(requested, f.name)]
+    own = [name for name in sorted(set(saved.settings) | set(requested.settings))
+           if saved.settings.get(name) != requested.settings.get(name)]
+    return fields + own

@@ -394,6 +394,20 @@ def load_split(dataset: str, split: str = "train", data_dir: str | os.PathLike |
     return images, labels
 
 
+# Fixed seeds of the binarised copies of each split, so a binarised dataset is the same everywhere.
+BINARIZE_SEEDS = {"train": 0, "test": 1}
+
+
+def load_for_model(cfg, split: str, data_dir=None):
+    """A split on the device as the model sees it: subset (train only) and binarisation applied."""
+    images, labels = load_split(cfg.dataset, split, data_dir)
+    if split == "train" and cfg.subset is not None:
+        images, labels = images[: cfg.subset], labels[: cfg.subset]
+    if cfg.binarize:
+        images = binarize(images, BINARIZE_SEEDS[split])
+    return to_device(images, labels)
+
+
 def to_model_range(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1], the range of a tanh generator."""
     if images.dtype != np.uint8:

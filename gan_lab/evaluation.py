@@ -4,12 +4,9 @@ the pure metric functions."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import jax
 
-from gan_lab import data, files, metrics, runs, sampling
+from gan_lab import data, metrics, sampling
 
 EVAL_SAMPLES = 10_000
 
@@ -31,23 +28,33 @@ def test_set(cfg, data_dir=None):
     return data.to_model_range(images)
 
 
+EVAL_KEY_SEED = 99
+EVAL_CHUNK = 1000
+
+
+def elbo_evaluator(model, images, labels):
+    """`state -> {"test_<metric>": float}` of model.evaluate (the VAEs' ELBO) averaged over a whole
+    split, in chunks to bound memory."""
+    evaluate = jax.jit(model.evaluate)
+    key = jax.random.key(EVAL_KEY_SEED)
+
+    def run(state) -> dict:
+        totals, count = {}, 0
+        for start in range(0, images.shape[0], EVAL_CHUNK):
+            chunk = slice(start, start + EVAL_CHUNK)
+            n = images[chunk].shape[0]
+            values = jax.device_get(evaluate(state, images[chunk], labels[chunk], jax.random.fold_in(key, start)))
+            for name, value in values.items():
+                totals[name] = totals.get(name, 0.0) + float(value) * n
+            count += n
+        return {f"test_{name}": total / count for name, total in totals.items()}
+
+    return run
+
+
 def elbo_scorer(cfg, model, data_dir=None):
     """For models with an `evaluate` (the VAEs): state -> {"test_neg_elbo": nats, ...}."""
-    return runs.make_evaluator(model, *runs.load_images(cfg, "test", data_dir)) if model.evaluate else None
-
-
-def evaluate_run(run_dir: Path, n: int = EVAL_SAMPLES, seed: int = 0, data_dir=None) -> tuple[dict, Path]:
-    """Score a run's latest checkpoint; results are added to RUN_DIR/metrics.json under that step."""
-    run_dir = Path(run_dir)
-    cfg, model, state, step = runs.load_trained(run_dir)
-    # The epochs actually trained (from the checkpoint's step), not the run's target.
-    results = {"model": cfg.model, "step": step, "epochs": float(runs.epochs_trained(cfg, step)), "seed": cfg.seed,
-               **score(cfg, model, state, test_set(cfg, data_dir), n, seed, elbo_scorer(cfg, model, data_dir))}
-    path = run_dir / "metrics.json"
-    saved = json.loads(path.read_text()) if path.exists() else {}
-    saved[f"step_{step}_n{n}_seed{seed}"] = results
-    files.replace_atomically(path, json.dumps(saved, indent=2) + "\n")
-    return results, path
+    return elbo_evaluator(model, *data.load_for_model(cfg, "test", data_dir)) if model.evaluate else None
 
 
 def report_lines(results: dict) -> list[str]:

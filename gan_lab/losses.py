@@ -10,6 +10,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gan_lab.config import Setting
+
 
 class GANLoss(NamedTuple):
     d_loss: Callable
@@ -47,3 +49,6 @@ GAN_LOSSES = {
     "hinge": GANLoss(hinge_d_loss, hinge_g_loss),
     "lsgan": GANLoss(least_squares_d_loss, least_squares_g_loss),
 }
+
+# The setting of the models whose D outputs one logit and that take any of these pairs (dcgan, cgan).
+LOSS = Setting("bce", "adversarial loss pair on D's logits", choices=tuple(GAN_LOSSES))

@@ -11,11 +11,17 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from gan_lab.config import Setting
+
 normal_init = nnx.initializers.normal(stddev=0.02)
 
 
 def bn_scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+# The setting of every model built from these layers (its @register line lists it).
+WIDTH = Setting(1.0, "channel multiplier of every layer (1.0 = the paper's nets; tests use 0.125)", positive=True)
 
 
 def channels(base: int, width: float) -> int:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.image
+import numpy as np
+from matplotlib.figure import Figure  # not pyplot: files only, and the importing program's backend is left alone
 
 
 def to_unit_range(images) -> np.ndarray:
@@ -40,19 +38,20 @@ def save_grid(images, path: Path, ncol: int = 8, scale: int = 3) -> Path:
     grid = image_grid(to_unit_range(images), ncol)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, upscale(grid, scale), cmap="gray", vmin=0.0, vmax=1.0)
+    matplotlib.image.imsave(path, upscale(grid, scale), cmap="gray", vmin=0.0, vmax=1.0)
     return path
 
 
 def read_png(path: Path) -> np.ndarray:
     """A PNG as an (H, W, 3) uint8 array (e.g. for TensorBoard)."""
-    return (plt.imread(path)[..., :3] * 255).astype(np.uint8)
+    return (matplotlib.image.imread(path)[..., :3] * 255).astype(np.uint8)
 
 
 def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
     """One panel per metric against the step, from metrics.jsonl records."""
     keys = [k for k in records[0] if k not in ("step", "epoch", "steps_per_sec", "time")] if records else []
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(3.2 * max(1, len(keys)), 2.8), squeeze=False)
+    fig = Figure(figsize=(3.2 * max(1, len(keys)), 2.8))
+    axes = fig.subplots(1, max(1, len(keys)), squeeze=False)
     steps = [r["step"] for r in records]
     for ax, key in zip(axes[0], keys):
         ax.plot(steps, [r[key] for r in records], lw=1.2)
@@ -62,7 +61,6 @@ def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return Path(path)
 
 
@@ -80,7 +78,7 @@ def save_labelled_rows(rows, row_names, path: Path, title: str, scale: int = 3) 
     label_width = 1.4 if max(len(name) for name in row_names) > 2 else 0.5
     dpi = 100
     fig_width, fig_height = grid.shape[1] / dpi + label_width + 0.2, grid.shape[0] / dpi + 0.6
-    fig = plt.figure(figsize=(fig_width, fig_height), dpi=dpi)
+    fig = Figure(figsize=(fig_width, fig_height), dpi=dpi)
     ax = fig.add_axes([(label_width) / fig_width, 0.1 / fig_height, grid.shape[1] / dpi / fig_width,
                        grid.shape[0] / dpi / fig_height])
     ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
@@ -91,7 +89,6 @@ def save_labelled_rows(rows, row_names, path: Path, title: str, scale: int = 3) 
         side.set_visible(False)
     fig.suptitle(title, y=1 - 0.12 / fig_height, va="top", fontsize=12)
     fig.savefig(path, dpi=dpi, facecolor="white")
-    plt.close(fig)
     return Path(path)
 
 
@@ -101,8 +98,8 @@ def save_comparison_sheet(blocks: dict, row_names, column_names, path: Path, tit
     first = next(iter(blocks.values()))[0]
     cell = upscale(_strip(first, ncol), scale)
     panel_w, panel_h = cell.shape[1] / 100, cell.shape[0] / 100 + 0.35
-    fig, axes = plt.subplots(len(row_names), len(column_names), squeeze=False,
-                             figsize=(panel_w * len(column_names) + 0.3, panel_h * len(row_names) + 0.5), dpi=100)
+    fig = Figure(figsize=(panel_w * len(column_names) + 0.3, panel_h * len(row_names) + 0.5), dpi=100)
+    axes = fig.subplots(len(row_names), len(column_names), squeeze=False)
     for r, row in enumerate(row_names):
         for c, column in enumerate(column_names):
             ax = axes[r][c]
@@ -114,7 +111,6 @@ def save_comparison_sheet(blocks: dict, row_names, column_names, path: Path, tit
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=100, facecolor="white")
-    plt.close(fig)
     return Path(path)
 
 

@@ -22,10 +22,19 @@ class Model(NamedTuple):
     z_dim: int  # size of the latent (noise) vector `decode` takes
     conditional: bool  # True if `decode` takes class labels
     evaluate: Callable | None = None  # (state, images, labels, key) -> {metric: scalar}, e.g. test ELBO
+    sample_latent: Callable | None = None  # (key, n) -> (n, z_dim) draws from the prior; None: N(0, I)
+    batches_per_step: int = 1  # real batches one step consumes (a WGAN's critic updates); >1: stacked
+    encode: Callable | None = None  # models with an encoder: (state, images, labels) -> latents (posterior mean)
+
+    def prior(self, key, n: int):
+        """n latents from the model's prior, drawn with `key`: the same key, the same noise."""
+        if self.sample_latent is not None:
+            return self.sample_latent(key, n)
+        return jax.random.normal(key, (n, self.z_dim))
 
     def sample(self, state, key, n: int, labels=None):
-        """n images from standard-normal latents drawn with `key`: the same key, the same noise."""
-        return self.decode(state, jax.random.normal(key, (n, self.z_dim)), labels)
+        """n images from latents of the prior drawn with `key`."""
+        return self.decode(state, self.prior(key, n), labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,28 +42,60 @@ class Recipe:
     name: str
     description: str
     build: Callable[[Any], Model]
-    defaults: dict  # Config fields this model sets differently from Config's defaults
-    ignores: frozenset = frozenset()  # Config fields this model does not read: setting one is an error
+    defaults: dict  # run settings (Config fields) this model sets differently from Config's defaults
+    settings: dict = dataclasses.field(default_factory=dict)  # name -> config.Setting: the model's own
+    family: str = "unconditional GANs"  # its group in `gan_lab list`
 
 
+FAMILIES = ("unconditional GANs", "conditional GANs", "VAEs")  # the groups of `gan_lab list`, in its order
 _REGISTRY: dict[str, Recipe] = {}
 
 
-def register(name: str, description: str, ignores=(), **defaults):
-    """Decorator: `@register("dcgan", "one line", ignores=("arch",), lr=2e-4)` over a `build(cfg) -> Model`."""
+def register(name: str, description: str, family: str = "unconditional GANs", settings: dict | None = None,
+             **defaults):
+    """Decorator over a `build(cfg) -> Model`:
+    `@register("wgan", "one line", settings={"n_critic": N_CRITIC}, lr=5e-5)`.
+
+    `settings` are the model's own (config.Setting: default, help, bounds), read as cfg.<name>;
+    `defaults` override run settings (lr, batch_size, ...) or its own settings' defaults for this
+    model; `family` groups it in `gan_lab list`.
+    """
 
     def wrap(build):
+        if family not in FAMILIES:
+            raise ValueError(f"family {family!r} of {name!r} is not one of {FAMILIES}")
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = Recipe(name, description, build, defaults, frozenset(ignores))
+        for other in _REGISTRY.values():  # one flag, one meaning: a setting shared by name must agree
+            for key in set(other.settings) & set(settings or {}):
+                if type(other.settings[key].default) is not type(settings[key].default):
+                    raise ValueError(f"setting {key!r} of {name!r} has another type than in {other.name!r}")
+        _REGISTRY[name] = Recipe(name, description, build, defaults, dict(settings or {}), family)
         return build
 
     return wrap
 
 
 def _load_builtin_models() -> None:
-    # Importing the package runs every model module's @register line.
-    import gan_lab.models  # noqa: F401
+    """Import every module of gan_lab.models, which runs its @register line: a new model is a new
+    module there, with no list to update."""
+    import importlib
+    import pkgutil
+
+    import gan_lab.models
+
+    for module in pkgutil.iter_modules(gan_lab.models.__path__):
+        importlib.import_module(f"gan_lab.models.{module.name}")
+
+
+def all_settings() -> dict:
+    """Every model's own settings by name, with the models that have each: for the CLI's flags."""
+    _load_builtin_models()
+    found: dict = {}
+    for recipe in sorted(_REGISTRY.values(), key=lambda r: r.name):
+        for key, declared in recipe.settings.items():
+            found.setdefault(key, (declared, []))[1].append(recipe.name)
+    return found
 
 
 def names() -> list[str]:

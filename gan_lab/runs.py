@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab import config as config_lib
-from gan_lab import checkpoint, data, files, plotting, registry, runtime, train
+from gan_lab import checkpoint, data, evaluation, files, plotting, registry, runtime, train
 from gan_lab.errors import UserError
 
 # One fixed key for every sample grid, so grids compare across epochs, runs, models and datasets.
@@ -105,47 +105,13 @@ def make_grid_sampler(model):
     return jax.jit(lambda state: model.sample(state, key, GRID_SIZE, labels))
 
 
-# Fixed seeds of the binarised copies of each split, so a binarised dataset is the same everywhere.
-BINARIZE_SEEDS = {"train": 0, "test": 1}
-EVAL_KEY_SEED = 99
-EVAL_CHUNK = 1000
-
-
-def load_images(cfg, split: str, data_dir):
-    """A split on the device as the model sees it: subset (train only) and binarisation applied."""
-    images, labels = data.load_split(cfg.dataset, split, data_dir)
-    if split == "train" and cfg.subset is not None:
-        images, labels = images[: cfg.subset], labels[: cfg.subset]
-    if cfg.binarize:
-        images = data.binarize(images, BINARIZE_SEEDS[split])
-    return data.to_device(images, labels)
-
-
-def make_evaluator(model, images, labels):
-    """`state -> {metric: float}` averaged over the whole split, in chunks to bound memory."""
-    evaluate = jax.jit(model.evaluate)
-    key = jax.random.key(EVAL_KEY_SEED)
-
-    def run(state) -> dict:
-        totals, count = {}, 0
-        for start in range(0, images.shape[0], EVAL_CHUNK):
-            chunk = slice(start, start + EVAL_CHUNK)
-            n = images[chunk].shape[0]
-            values = jax.device_get(evaluate(state, images[chunk], labels[chunk], jax.random.fold_in(key, start)))
-            for name, value in values.items():
-                totals[name] = totals.get(name, 0.0) + float(value) * n
-            count += n
-        return {f"test_{name}": total / count for name, total in totals.items()}
-
-    return run
-
-
 def resume_config(run_dir: Path, requested: dict, clear: tuple = ()):
     """The run's saved config with the flags the user gave (and the `clear` fields set back to None);
     an error names a field that would change the run."""
     saved = config_lib.load(Path(run_dir) / "config.json")
     changed = {k: v for k, v in requested.items() if v is not None}
-    resumed = config_lib.Config(**{**dataclasses.asdict(saved), **changed, **{k: None for k in clear}})
+    resumed = config_lib.with_values(saved, {**changed, **{k: None for k in clear}},
+                                     registry.get(saved.model).settings)
     for name in config_lib.differing_fields(saved, resumed):
         raise UserError(
             f"cannot resume {run_dir} with {name}={getattr(resumed, name)!r}: it was trained with "
@@ -184,7 +150,7 @@ def record_resumption(cfg, path: Path) -> None:
     saved = json.loads(path.read_text())
     extra = {k: v for k, v in saved.items() if k != "config"}
     extra["resumed"] = extra.get("resumed", []) + [{**environment(), "config": dataclasses.asdict(cfg)}]
-    files.replace_atomically(path, config_lib.to_json(cfg, extra))
+    config_lib.save(cfg, path, extra)
 
 
 def drop_records_after(run_dir: Path, step: int) -> None:
@@ -198,8 +164,6 @@ def drop_records_after(run_dir: Path, step: int) -> None:
 def make_epoch_scorer(cfg, model, data_dir):
     """`state -> metrics` with the evaluator networks (for --eval-every), on fewer samples than
     `gan_lab eval` so that scoring does not dominate training: 5,000 generated vs the test set."""
-    from gan_lab import evaluation  # evaluation builds on this module
-
     test_images = evaluation.test_set(cfg, data_dir)
     return lambda state: evaluation.score(cfg, model, state, test_images, n=EPOCH_EVAL_SAMPLES)
 
@@ -282,8 +246,8 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
                                      "or --steps to train further")
             for warning in resumption_warnings(cfg, run_dir):
                 print(warning, file=sys.stderr)
-        train_data = load_images(cfg, "train", data_dir)  # before a new run's directory: bad data leaves none
-        test_data = load_images(cfg, "test", data_dir) if model.evaluate else None
+        train_data = data.load_for_model(cfg, "train", data_dir)  # before a new run's directory: bad data leaves none
+        test_data = data.load_for_model(cfg, "test", data_dir) if model.evaluate else None
         if resume is None:
             run_dir, lock = new_run_dir(cfg, out) if writer else (Path(out), None)
         return _train_locked(model, cfg, run_dir, data_dir, show_progress, loop, step, train_data, test_data, writer)
@@ -296,7 +260,7 @@ def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop
                   writer: bool) -> Path:
     resuming = step is not None
     train_images, train_labels = train_data
-    evaluate = make_evaluator(model, *test_data) if test_data is not None else None
+    evaluate = evaluation.elbo_evaluator(model, *test_data) if test_data is not None else None
     if writer:
         if resuming:
             drop_records_after(run_dir, step)
@@ -411,3 +375,69 @@ def load_trained(run_dir: Path) -> TrainedRun:
         print(f"warning: checkpoint of step {step} in {run_dir} is unreadable ({reason}); using step "
               f"{restored.step}", file=sys.stderr)
     return TrainedRun(cfg, model, restored.state.model, restored.step)
+
+
+def evaluate_run(run_dir: Path, n: int = evaluation.EVAL_SAMPLES, seed: int = 0, data_dir=None) -> tuple[dict, Path]:
+    """Score a run's latest checkpoint; results are added to RUN_DIR/metrics.json under that step."""
+    run_dir = Path(run_dir)
+    cfg, model, state, step = load_trained(run_dir)
+    # The epochs actually trained (from the checkpoint's step), not the run's target.
+    results = {"model": cfg.model, "step": step, "epochs": float(epochs_trained(cfg, step)), "seed": cfg.seed,
+               **evaluation.score(cfg, model, state, evaluation.test_set(cfg, data_dir), n, seed,
+                                 evaluation.elbo_scorer(cfg, model, data_dir))}
+    path = run_dir / "metrics.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    saved[f"step_{step}_n{n}_seed{seed}"] = results
+    files.replace_atomically(path, json.dumps(saved, indent=2) + "\n")
+    return results, path
+
+
+def find_finished_run(runs_dir: Path, model: str, dataset: str, epochs: int | None) -> Path | None:
+    """The newest run of `model` on `dataset` (with `epochs`, if given) that trained to its end.
+
+    A run that ended writes samples/final.png after its config.json (which a resume rewrites); one
+    cut short by --steps or Ctrl-C does not count.
+    """
+    found = []
+    for config_path in Path(runs_dir).glob("*/config.json"):
+        try:
+            saved = json.loads(config_path.read_text())["config"]
+        except (OSError, ValueError, KeyError):
+            continue
+        run = config_path.parent
+        final = run / "samples" / "final.png"
+        finished = (final.exists() and final.stat().st_mtime >= config_path.stat().st_mtime
+                    and saved.get("steps") is None)
+        if finished and saved["model"] == model and saved["dataset"] == dataset and epochs in (None, saved["epochs"]):
+            found.append((config_path.stat().st_mtime, str(run)))
+    return Path(max(found)[1]) if found else None
+
+
+def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=None, show_progress: bool = True) -> dict:
+    """{(model, dataset): run directory}: the newest finished run of each under runs_dir, or a new run
+    trained there with `settings` (those that apply to each model) where there is none."""
+    for dataset in datasets:
+        if dataset not in data.DATASETS:
+            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    configs = {(model, dataset): config_lib.make_config(model, {**settings, "dataset": dataset}, strict=False)
+               for dataset in datasets for model in models}  # every name and value checked before training
+    found = {}
+    for (model, dataset), cfg in configs.items():
+        run = find_finished_run(runs_dir, model, dataset, settings.get("epochs"))
+        if run is None:
+            print(f"no finished {model} run on {dataset} in {runs_dir}: training one "
+                  f"({model} on {dataset}, {cfg.epochs} epochs, seed {cfg.seed})")
+            Path(runs_dir).mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run = train_run(cfg, out=free_directory(Path(runs_dir) / f"{model}-{dataset}-{stamp}"),
+                            data_dir=data_dir, show_progress=show_progress)
+        found[(model, dataset)] = run
+    return found
+
+
+def free_directory(path: Path) -> Path:
+    """`path`, or path-2, path-3, ... if it exists (train_run then creates it exclusively)."""
+    candidate, n = Path(path), 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
+    return candidate

@@ -1,4 +1,7 @@
-"""Process settings that make XLA:CPU faster, applied when gan_lab is imported (before JAX starts).
+"""Process settings that make XLA:CPU faster, for programs that opt in where they start (before JAX
+starts): the `gan_lab` command does (cli.run), and so does every script in experiments/. Importing
+gan_lab changes nothing: a program embedding the library calls `runtime.configure()` itself if it
+wants them.
 
 Together they take the DCGAN step from 5.11 to 7.42 steps/s at batch 64 and from 1.64 to 2.01 at
 batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experiments/bench.py: the
@@ -22,9 +25,9 @@ compiles once and gains that back in ~100 steps; the test suite, which compiles 
 steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns
 both off (e.g. to measure them). Flags the user set win: a flag already in XLA_FLAGS keeps its value.
-Importing gan_lab changes the whole process (XLA_FLAGS in os.environ, inherited by child processes,
-and the allocator), which is what a training process wants; set GAN_LAB_CPU_TUNING=0 when embedding
-gan_lab in a program that should not get them.
+configure() changes the whole process (XLA_FLAGS in os.environ, inherited by child processes, the
+allocator, and absl's log level, through which Orbax reports every save), which is what a training
+process wants, and why a library import must not do it.
 """
 
 from __future__ import annotations
@@ -102,18 +105,28 @@ def backend_started() -> bool:
         return False
 
 
+# What configure() applied, saved with every run; empty until a program opts in.
+APPLIED: dict = {}
+
+
 def configure() -> dict:
-    """Apply the settings (idempotent); returns what was applied, for run metadata and the benchmark."""
+    """Apply the settings (idempotent); returns what was applied, for run metadata and the benchmark.
+    An invalid GAN_LAB_CPU_TUNING applies nothing and is reported in APPLIED["error"] (the CLI prints
+    it in one line): a setting must not end a program that only asked for speed."""
+    if APPLIED:
+        return APPLIED
     level, error = tuning_request()
     applied = {"cpu_tuning": list(level)}  # [] when GAN_LAB_CPU_TUNING=0 (or invalid)
     if error:
         applied["error"] = error
     if "xla" in level:
         os.environ["XLA_FLAGS"] = applied["xla_flags"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
-        if backend_started():  # e.g. a notebook that ran JAX before importing gan_lab
+        if backend_started():  # e.g. a notebook that ran JAX before opting in
             applied["xla_flags_effective"] = False
     applied["malloc_kept"] = "malloc" in level and keep_freed_memory()
-    return applied
+    # Orbax logs every save and restore through absl at WARNING/INFO; the CLI reports what matters itself.
+    from absl import logging as absl_logging
 
-
-APPLIED = configure()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    APPLIED.update(applied)
+    return APPLIED

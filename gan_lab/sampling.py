@@ -29,7 +29,7 @@ def class_rows(model, state, key, n_styles: int, classes):
     Returns (images (len(classes), n_styles, 28, 28, 1), labels (len(classes), n_styles)).
     """
     classes = jnp.asarray(classes, jnp.int32)
-    styles = jax.random.normal(key, (n_styles, model.z_dim))
+    styles = model.prior(key, n_styles)
     z = jnp.tile(styles, (classes.shape[0], 1))
     labels = jnp.repeat(classes, n_styles)
     images = model.decode(state, z, labels)
@@ -52,8 +52,8 @@ def interpolation_rows(model, state, key, n_rows: int, n_steps: int):
     """Each row walks from one random latent point to another; conditional models keep one class per row
     (row i draws class i mod 10). Returns images (n_rows, n_steps, 28, 28, 1) and the row labels or None."""
     start_key, end_key = jax.random.split(key)
-    z0 = jax.random.normal(start_key, (n_rows, 1, model.z_dim))
-    z1 = jax.random.normal(end_key, (n_rows, 1, model.z_dim))
+    z0 = model.prior(start_key, n_rows)[:, None]
+    z1 = model.prior(end_key, n_rows)[:, None]
     t = jnp.linspace(0.0, 1.0, n_steps)[None, :, None]
     z = slerp(z0, z1, t).reshape(n_rows * n_steps, model.z_dim)
     row_labels = jnp.arange(n_rows, dtype=jnp.int32) % NUM_CLASSES if model.conditional else None
@@ -73,7 +73,7 @@ def export_samples(model, state, key, n: int, labels=None, chunk: int = 1000):
     else:
         all_labels = jnp.full((n,), -1, jnp.int32)
     decode = jax.jit(model.decode)
-    z = jax.random.normal(key, (n, model.z_dim))
+    z = model.prior(key, n)
     pieces = []
     for start in range(0, n, chunk):
         part_labels = all_labels[start:start + chunk] if model.conditional else None

@@ -3,8 +3,6 @@ and the MNIST-vs-Fashion comparison sheet. I/O lives here; the sampling maths is
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import jax
@@ -85,40 +83,10 @@ def export(run_dir: Path, n: int, seed: int, out, labels=None) -> Path:
                         lambda path: np.savez_compressed(path, images=images, labels=used))
 
 
-def find_finished_run(runs_dir: Path, model: str, dataset: str, epochs: int | None) -> Path | None:
-    """The newest run of `model` on `dataset` (with `epochs`, if given) that trained to its end.
-
-    A run that ended writes samples/final.png after its config.json (which a resume rewrites); one
-    cut short by --steps or Ctrl-C does not count.
-    """
-    found = []
-    for config_path in Path(runs_dir).glob("*/config.json"):
-        try:
-            saved = json.loads(config_path.read_text())["config"]
-        except (OSError, ValueError, KeyError):
-            continue
-        run = config_path.parent
-        final = run / "samples" / "final.png"
-        finished = (final.exists() and final.stat().st_mtime >= config_path.stat().st_mtime
-                    and saved.get("steps") is None)
-        if finished and saved["model"] == model and saved["dataset"] == dataset and epochs in (None, saved["epochs"]):
-            found.append((config_path.stat().st_mtime, str(run)))
-    return Path(max(found)[1]) if found else None
-
-
-def compare(models, datasets, runs_dir: Path, out: Path, train_settings: dict, data_dir=None, seed: int = 0,
-            show_progress: bool = True) -> Path:
+def compare(trained_runs: dict, models, datasets, out: Path, data_dir=None, seed: int = 0) -> Path:
     """One sheet: a real-data row on top, then a row per model; one block per dataset; the same noise
-    (and for conditional models the labels 0..9) in every block."""
-    from gan_lab import config
-
-    for dataset in datasets:
-        if dataset not in data.DATASETS:
-            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
-    for model in models:
-        config.make_config(model, {**train_settings, "dataset": datasets[0]}, strict=False)  # names and values
-    out, _ = output_path(out, Path("."), "comparison.png")  # checked before any training
-
+    (and for conditional models the labels 0..9) in every block. `trained_runs` maps (model, dataset)
+    to a run directory (runs.find_or_train makes them)."""
     blocks, key = {}, jax.random.key(seed)
     labels = np.arange(COMPARE_SAMPLES) % sampling.NUM_CLASSES
     for dataset in datasets:
@@ -126,15 +94,7 @@ def compare(models, datasets, runs_dir: Path, out: Path, train_settings: dict, d
         first_of_each = [int(np.flatnonzero(test_labels == c)[0]) for c in labels]
         blocks[("real data", dataset)] = (data.to_model_range(test_images[first_of_each]), f"real {dataset}")
         for model_name in models:
-            run = find_finished_run(runs_dir, model_name, dataset, train_settings.get("epochs"))
-            if run is None:
-                cfg = config.make_config(model_name, {**train_settings, "dataset": dataset}, strict=False)
-                print(f"no finished {model_name} run on {dataset} in {runs_dir}: training one "
-                      f"({cfg.model} on {cfg.dataset}, {cfg.epochs} epochs, seed {cfg.seed})")
-                stamp = time.strftime("%Y%m%d-%H%M%S")
-                run = runs.train_run(cfg, out=free_directory(Path(runs_dir) / f"{model_name}-{dataset}-{stamp}"),
-                                     data_dir=data_dir, show_progress=show_progress)
-            trained = runs.load_trained(run)
+            trained = runs.load_trained(trained_runs[(model_name, dataset)])
             images = trained.model.sample(trained.state, key, COMPARE_SAMPLES,
                                           labels if trained.model.conditional else None)
             caption = f"{model_name} · {dataset} · {runs.epochs_trained(trained.cfg, trained.step)} ep"
@@ -142,11 +102,3 @@ def compare(models, datasets, runs_dir: Path, out: Path, train_settings: dict, d
     title = "Same noise, two datasets: " + " vs ".join(datasets)
     return files.write_new(out, lambda path: plotting.save_comparison_sheet(
         blocks, ["real data", *models], list(datasets), path, title, ncol=COMPARE_SAMPLES))
-
-
-def free_directory(path: Path) -> Path:
-    """`path`, or path-2, path-3, ... if it exists (train_run then creates it exclusively)."""
-    candidate, n = Path(path), 2
-    while candidate.exists():
-        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
-    return candidate

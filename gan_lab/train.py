@@ -130,8 +130,13 @@ def epoch_permutation(loop: LoopState, n_examples: int, steps_per_epoch: int):
 def train_step(model: Model, batch_size: int, steps_per_epoch: int, batch_sharding, loop: LoopState, images,
                labels, permutation):
     """One step of `model` on the batch that `loop.step` selects from `permutation`."""
-    start = (loop.step % steps_per_epoch) * batch_size
-    batch_index = jax.lax.dynamic_slice_in_dim(permutation, start, batch_size)
+    # A model that consumes k real batches per step (a WGAN critic's k updates) gets them stacked: (k, B, ...).
+    k = model.batches_per_step
+    start = (loop.step % steps_per_epoch) * batch_size * k
+    batch_index = jax.lax.dynamic_slice_in_dim(permutation, start, batch_size * k)
+    if k > 1:
+        batch_index = batch_index.reshape(k, batch_size)
+        batch_sharding = NamedSharding(batch_sharding.mesh, PartitionSpec(None, "batch"))
     batch_images = jax.lax.with_sharding_constraint(images[batch_index], batch_sharding)
     batch_labels = jax.lax.with_sharding_constraint(labels[batch_index], batch_sharding)
     key = jax.random.fold_in(jax.random.wrap_key_data(loop.step_key), loop.step)
@@ -205,11 +210,13 @@ def fit(
     runs before the `Interrupted` (a KeyboardInterrupt) propagates.
     """
     n_examples = images.shape[0]
-    if cfg.batch_size > n_examples:
-        raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset ({n_examples} images)")
+    if cfg.batch_size * model.batches_per_step > n_examples:
+        per_step = f" x {model.batches_per_step} batches per step" if model.batches_per_step > 1 else ""
+        raise UserError(f"--batch-size {cfg.batch_size}{per_step} is larger than the dataset ({n_examples} images)")
     if cfg.batch_size % cfg.devices:
         raise UserError(f"--batch-size {cfg.batch_size} does not split evenly over --devices {cfg.devices}")
-    steps_per_epoch = n_examples // cfg.batch_size  # the last partial batch is dropped
+    # The last partial batch (or group of batches, for a model taking several per step) is dropped.
+    steps_per_epoch = n_examples // (cfg.batch_size * model.batches_per_step)
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.steps is not None:
         total_steps = min(total_steps, cfg.steps)

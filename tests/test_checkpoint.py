@@ -110,7 +110,7 @@ def test_an_intact_checkpoint_of_another_structure_is_not_called_damaged(straigh
     copy = tmp_path / "run"
     shutil.copytree(a, copy)
     saved = json.loads((copy / "config.json").read_text())
-    saved["config"]["width"] = 0.25
+    saved["config"]["settings"]["width"] = 0.25
     (copy / "config.json").write_text(json.dumps(saved))
     line = assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "is intact but was written for another "
                                  "model structure", "another gan_lab version", "keep the checkpoint")

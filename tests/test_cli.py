@@ -9,11 +9,17 @@ from PIL import Image
 from tests.helpers import assert_one_line_error, run_cli
 
 
-def test_list_names_every_model_with_a_description():
+def test_list_groups_every_model_with_a_description():
+    from gan_lab import registry
+
     result = run_cli("list")
     assert result.returncode == 0
-    rows = dict(line.split(maxsplit=1) for line in result.stdout.strip().splitlines())
-    assert {"dcgan", "cgan"} <= set(rows) and all(len(text) > 10 for text in rows.values())
+    lines = result.stdout.strip().splitlines()
+    assert [line for line in lines if not line.startswith("  ")] == [f"{family}:" for family in registry.FAMILIES]
+    rows = dict(line.split(maxsplit=1) for line in lines if line.startswith("  "))
+    assert set(rows) == set(registry.names()) and all(len(text) > 10 for text in rows.values())
+    cgan = next(i for i, line in enumerate(lines) if line.split()[0] == "cgan")
+    assert lines.index("conditional GANs:") < cgan < lines.index("VAEs:")
 
 
 @pytest.mark.parametrize(

@@ -76,3 +76,26 @@ def test_bad_flags_are_one_line_errors(argv, fragments, run_dir, capsys):
         assert fragment in lines[0], (fragment, lines[0])
     assert json.loads((run_dir / "config.json").read_text())["config"] == json.loads(config.to_json(SAVED, {}))["config"]
 
+
+
+def test_a_config_saved_before_settings_lived_with_models_still_loads(tmp_path):
+    """Runs saved with width/loss/arch/hidden as Config fields: each kept where the model declares it."""
+    old = {"model": "dcgan", "dataset": "mnist", "epochs": 2, "steps": None, "batch_size": 32, "seed": 0,
+           "lr": 2e-4, "b1": 0.5, "b2": 0.999, "width": 0.125, "z_dim": 62, "loss": "hinge", "arch": "conv",
+           "hidden": 500, "binarize": False, "subset": 128, "log_every": 2, "devices": 1, "eval_every": None,
+           "tensorboard": False}
+    (tmp_path / "config.json").write_text(json.dumps({"config": old}))
+    cfg = config.load(tmp_path / "config.json")
+    assert cfg.settings == {"width": 0.125, "loss": "hinge"} and cfg.width == 0.125 and cfg.batch_size == 32
+
+
+def test_model_settings_are_declared_once_and_derive_the_flags(capsys):
+    """--help lists each model's own settings with the models that have them; a model's setting is
+    read like a field and saved under "settings"."""
+    assert cli.main(["train", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--loss LOSS adversarial loss pair on D's logits (default bce; models: cgan, dcgan" in help_text
+    assert "--hidden HIDDEN" in help_text and "models: vae-mlp" in help_text
+    cfg = config.make_config("dcgan", {"loss": "hinge", "lr": 1e-3})
+    assert cfg.loss == "hinge" and cfg.lr == 1e-3
+    assert json.loads(config.to_json(cfg, {}))["config"]["settings"] == {"width": 1.0, "loss": "hinge"}

@@ -15,8 +15,10 @@ from gan_lab import runtime
 from tests.helpers import assert_one_line_error, run_cli
 
 FAULTS_PER_STEP = textwrap.dedent("""
+    from gan_lab import runtime
+    runtime.configure()  # as the gan_lab command does, before JAX starts
     import resource, jax
-    from gan_lab import config, registry, runtime, train
+    from gan_lab import config, registry, train
     from tests.helpers import real_subset
     cfg = config.make_config("dcgan", {{"batch_size": 64}})  # full width: XLA's scratch is ~90 MB per step
     model = registry.get("dcgan").build(cfg)
@@ -83,8 +85,9 @@ def test_flags_are_added_once_and_the_users_own_win():
 
 
 ADAM_FUSIONS = textwrap.dedent("""
+    from gan_lab import runtime
+    runtime.configure()
     import re, jax, jax.numpy as jnp, optax
-    import gan_lab
     tx = optax.adam(1e-3)
     p = jnp.ones((512, 512))
     def update(p, g, s):
@@ -109,10 +112,33 @@ def test_the_flags_reach_xla():
     assert multi_output_fusions("1") >= 1
 
 
-def test_a_bad_setting_is_one_line_for_the_cli_and_harmless_for_importers():
+def test_a_bad_setting_is_one_line_for_the_cli_and_harmless_for_programs_that_opt_in():
     assert_one_line_error(run_cli("list", env={"GAN_LAB_CPU_TUNING": "fast"}),
                           "GAN_LAB_CPU_TUNING='fast' is not one of 1, xla, 0")
-    imported = subprocess.run([sys.executable, "-c", "import gan_lab; print(gan_lab.runtime.APPLIED)"],
+    opted_in = subprocess.run([sys.executable, "-c", "from gan_lab import runtime; print(runtime.configure())"],
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "GAN_LAB_CPU_TUNING": "fast"})
-    assert imported.returncode == 0 and imported.stderr == "" and "'error'" in imported.stdout
+    assert opted_in.returncode == 0 and opted_in.stderr == "" and "'error'" in opted_in.stdout
+
+
+IMPORT_EVERYTHING = textwrap.dedent("""
+    import ctypes, logging, os, sys
+    import matplotlib
+    from absl import logging as absl_logging
+    before = (dict(os.environ), matplotlib.get_backend(), absl_logging.get_verbosity(), logging.getLogger().level)
+    import gan_lab, gan_lab.cli, gan_lab.checkpoint, gan_lab.plotting, gan_lab.runs, gan_lab.sheets, gan_lab.evaluation
+    from gan_lab import registry, runtime
+    registry.names()  # imports every model module
+    after = (dict(os.environ), matplotlib.get_backend(), absl_logging.get_verbosity(), logging.getLogger().level)
+    print("UNCHANGED", before == after, runtime.APPLIED == {})
+""")
+
+
+def test_importing_gan_lab_changes_nothing_in_the_process():
+    """Environment (XLA_FLAGS), plotting backend, log levels and gan_lab's own settings: all as they
+    were; a program opts in with runtime.configure(), as the CLI does."""
+    env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
+    ran = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING], capture_output=True, text=True, timeout=120,
+                         env={**env, "GAN_LAB_CPU_TUNING": "1"})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "UNCHANGED True True" in ran.stdout, ran.stdout

@@ -23,7 +23,7 @@ TOL = dict(rtol=1e-4, atol=2e-5)
 
 @pytest.fixture(scope="module")
 def setup(data_dir):
-    cfg = config.Config(width=WIDTH, batch_size=BATCH)
+    cfg = config.make_config("dcgan", {"width": WIDTH, "batch_size": BATCH})
     model = registry.get("dcgan").build(cfg)
     # Any weights will do; an "rbg" key compiles the initialiser in a third of threefry's time.
     state = jax.jit(model.init)(jax.random.key(0, impl="rbg"))

@@ -1,3 +1,2 @@
-"""Model families. Importing this package registers every built-in model (one @register line each)."""
-
-from gan_lab.models import cgan, dcgan, vae  # noqa: F401
+"""Model families, one module each. The registry imports every module here (pkgutil), so a module's
+@register line is all it takes to add a model: no list to keep."""

@@ -19,6 +19,7 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
+from gan_lab.config import Setting
 from gan_lab.registry import Model, register
 
 PIXELS = 28 * 28
@@ -75,8 +76,8 @@ class MLPDecoder(nnx.Module):
 
 
 class VAE(nnx.Module):
-    def __init__(self, cfg, rngs: nnx.Rngs):
-        if cfg.arch == "mlp":
+    def __init__(self, cfg, arch: str, rngs: nnx.Rngs):
+        if arch == "mlp":
             self.encoder, self.decoder = MLPEncoder(cfg.z_dim, cfg.hidden, rngs), MLPDecoder(cfg.z_dim, cfg.hidden, rngs)
         else:
             self.encoder, self.decoder = ConvEncoder(cfg.z_dim, cfg.width, rngs), ConvDecoder(cfg.z_dim, cfg.width, rngs)
@@ -112,15 +113,15 @@ def negative_elbo(vae: VAE, images, key):
     return reconstruction + kl, reconstruction, kl
 
 
-def build_vae(cfg) -> Model:
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: VAE(cfg, nnx.Rngs(0))))
+def build_vae(cfg, arch: str) -> Model:
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: VAE(cfg, arch, nnx.Rngs(0))))
     tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
 
     def merged(params):
         return nnx.merge(graphdef, params, copy=True)
 
     def init(key) -> VAEState:
-        params = nnx.state(VAE(cfg, nnx.Rngs(key)), nnx.Param)
+        params = nnx.state(VAE(cfg, arch, nnx.Rngs(key)), nnx.Param)
         return VAEState(params, tx.init(params))
 
     def step(state: VAEState, images, labels, key):
@@ -141,13 +142,25 @@ def build_vae(cfg) -> Model:
         nelbo, reconstruction, kl = negative_elbo(merged(state.params), images, key)
         return {"neg_elbo": jnp.mean(nelbo), "reconstruction": jnp.mean(reconstruction), "kl": jnp.mean(kl)}
 
-    return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=False, evaluate=evaluate)
+    def encode(state: VAEState, images, labels=None):
+        """The posterior mean of each image's latent."""
+        return merged(state.params).encoder(to_unit_pixels(images))[0]
+
+    return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=False, evaluate=evaluate,
+                 encode=encode)
 
 
-# A VAE has no adversarial loss; the MLP has no channels to scale and the conv nets no hidden layer size.
-register("vae", "VAE, conv encoder/decoder on the GAN backbone (no BN), z=20, Bernoulli pixels, Adam 1e-3",
-         ignores=("loss", "hidden"),
-         lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=20)(build_vae)
-register("vae-mlp", "Flax examples/vae: MLP 784-500-20, Adam 1e-3, batch 128, binarised pixels",
-         ignores=("loss", "width"),
-         arch="mlp", hidden=500, lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=30, binarize=True)(build_vae)
+HIDDEN = Setting(500, "hidden units of the MLP encoder and decoder", minimum=1)
+
+
+@register("vae", "VAE, conv encoder/decoder on the GAN backbone (no BN), z=20, Bernoulli pixels, Adam 1e-3",
+          family="VAEs", settings={"width": nets.WIDTH}, lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=20)
+def build_conv_vae(cfg) -> Model:
+    return build_vae(cfg, "conv")
+
+
+@register("vae-mlp", "Flax examples/vae: MLP 784-500-20, Adam 1e-3, batch 128, binarised pixels",
+          family="VAEs", settings={"hidden": HIDDEN}, lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=30,
+          binarize=True)
+def build_mlp_vae(cfg) -> Model:
+    return build_vae(cfg, "mlp")
