@@ -28,6 +28,12 @@ def non_saturating_g_loss(fake_logits):
     return jnp.mean(jax.nn.softplus(-fake_logits))
 
 
+def minimax_g_loss(fake_logits):
+    # log(1 - D(G(z))), the original minimax objective (Goodfellow et al. 2014, eq. 1): G's gradient
+    # vanishes where D rejects its samples confidently, which is why the non-saturating loss exists.
+    return -jnp.mean(jax.nn.softplus(fake_logits))
+
+
 def hinge_d_loss(real_logits, fake_logits):
     return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
 
@@ -46,6 +52,7 @@ def least_squares_g_loss(fake_logits):
 
 GAN_LOSSES = {
     "bce": GANLoss(bce_d_loss, non_saturating_g_loss),
+    "minimax": GANLoss(bce_d_loss, minimax_g_loss),
     "hinge": GANLoss(hinge_d_loss, hinge_g_loss),
     "lsgan": GANLoss(least_squares_d_loss, least_squares_g_loss),
 }

@@ -177,7 +177,7 @@ def plain_conv_up(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.ConvTranspose:
 BN_MOMENTUM = 0.9  # Flax's convention: running = 0.9 running + 0.1 batch (PyTorch's momentum 0.1)
 
 
-def batch_norm(n: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
+def batch_norm_layer(n: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
     return nnx.BatchNorm(n, momentum=BN_MOMENTUM, epsilon=1e-5, scale_init=bn_scale_init, rngs=rngs)
 
 
@@ -187,7 +187,7 @@ def statistics_after_second_pass(before, after_one_pass):
     second one, seeing the same batch statistics s, to m r1 + (1 - m) s = r1 + m (r1 - r0)."""
     variables = jax.tree.leaves(after_one_pass, is_leaf=lambda x: isinstance(x, nnx.Variable))
     if not all(isinstance(v, nnx.BatchStat) for v in variables):
-        # Only a BatchNorm's running statistics (made by batch_norm, momentum BN_MOMENTUM) follow
+        # Only a BatchNorm's running statistics (made by batch_norm_layer, momentum BN_MOMENTUM) follow
         # this formula; any other state would be silently corrupted.
         raise TypeError(f"expected BatchNorm statistics only, got {sorted({type(v).__name__ for v in variables})}")
     return jax.tree.map(lambda r1, r0: r1 + BN_MOMENTUM * (r1 - r0), after_one_pass, before)
@@ -199,9 +199,9 @@ class Generator(nnx.Module):
     def __init__(self, in_dim: int, width: float, rngs: nnx.Rngs):
         fc, c7, c14 = channels(1024, width), channels(128, width), channels(64, width)
         self.c7 = c7
-        self.fc1, self.bn1 = dense(in_dim, fc, rngs), batch_norm(fc, rngs)
-        self.fc2, self.bn2 = dense(fc, 7 * 7 * c7, rngs), batch_norm(7 * 7 * c7, rngs)
-        self.deconv1, self.bn3 = conv_up(c7, c14, rngs), batch_norm(c14, rngs)
+        self.fc1, self.bn1 = dense(in_dim, fc, rngs), batch_norm_layer(fc, rngs)
+        self.fc2, self.bn2 = dense(fc, 7 * 7 * c7, rngs), batch_norm_layer(7 * 7 * c7, rngs)
+        self.deconv1, self.bn3 = conv_up(c7, c14, rngs), batch_norm_layer(c14, rngs)
         self.deconv2 = conv_up(c14, 1, rngs)
 
     def __call__(self, z, train: bool):
@@ -214,30 +214,39 @@ class Generator(nnx.Module):
 
 
 class Discriminator(nnx.Module):
-    """x (B, 28, 28, C) -> conv 64-LReLU -> conv 128-BN-LReLU -> FC1024-BN-LReLU -> FC1 (a logit)."""
+    """x (B, 28, 28, C) -> conv 64-LReLU -> conv 128-BN-LReLU -> FC1024-BN-LReLU -> FC1 (a logit).
 
-    def __init__(self, in_channels: int, width: float, rngs: nnx.Rngs):
+    batch_norm=False drops both BatchNorms (a WGAN critic's gradient penalty is per sample, which a
+    batch-normalised critic breaks; Gulrajani et al. 2017, sec. 4). `features` returns the FC1024
+    activations as well, for variants that put another head on them (ACGAN, infoGAN).
+    """
+
+    def __init__(self, in_channels: int, width: float, rngs: nnx.Rngs, batch_norm: bool = True):
         c14, c7, fc = channels(64, width), channels(128, width), channels(1024, width)
+        # Built in this order: each layer's initial weights come from the next keys of `rngs`.
         self.conv1 = conv_down(in_channels, c14, rngs)
-        self.conv2, self.bn2 = conv_down(c14, c7, rngs), batch_norm(c7, rngs)
-        self.fc1, self.bn3 = dense(7 * 7 * c7, fc, rngs), batch_norm(fc, rngs)
+        self.conv2, self.bn2 = conv_down(c14, c7, rngs), batch_norm_layer(c7, rngs) if batch_norm else None
+        self.fc1, self.bn3 = dense(7 * 7 * c7, fc, rngs), batch_norm_layer(fc, rngs) if batch_norm else None
         self.fc2 = dense(fc, 1, rngs)
 
-    def __call__(self, x, train: bool, groups: int = 1):
-        """Logits (B,). With groups=n, x is n equal batches (e.g. real images, then fakes) that share
-        every matmul but are batch-normalised apart, exactly as n calls one after the other would be
-        (each group moves the running statistics in turn). One call with twice the rows runs the
-        matmuls more efficiently than two calls."""
+    def __call__(self, x, train: bool, groups: int = 1, features: bool = False):
+        """Logits (B,), or (logits, features (B, 1024 * width)) with features=True. With groups=n, x is
+        n equal batches (e.g. real images, then fakes) that share every matmul but are batch-normalised
+        apart, exactly as n calls one after the other would be (each group moves the running
+        statistics in turn). One call with twice the rows runs the matmuls more efficiently than two."""
         frozen = not train
         h = jax.nn.leaky_relu(self.conv1(x), 0.2)
         h = jax.nn.leaky_relu(normalise_per_group(self.bn2, self.conv2(h), groups, frozen), 0.2)
         h = h.reshape(h.shape[0], -1)
         h = jax.nn.leaky_relu(normalise_per_group(self.bn3, self.fc1(h), groups, frozen), 0.2)
-        return self.fc2(h)[:, 0]  # (B,) logits
+        logits = self.fc2(h)[:, 0]  # (B,)
+        return (logits, h) if features else logits
 
 
-def normalise_per_group(bn: nnx.BatchNorm, h, groups: int, frozen: bool):
-    """bn applied to each of `groups` equal slices of the batch in turn."""
+def normalise_per_group(bn: nnx.BatchNorm | None, h, groups: int, frozen: bool):
+    """bn applied to each of `groups` equal slices of the batch in turn (h itself where bn is None)."""
+    if bn is None:
+        return h
     if groups == 1:
         return bn(h, use_running_average=frozen)
     return jnp.concatenate([bn(part, use_running_average=frozen) for part in jnp.split(h, groups)])

@@ -28,17 +28,26 @@ def test_duplicate_registration_raises():
 
 
 @pytest.fixture(scope="module")
-def batch(data_dir):
-    images, labels = real_subset(data_dir, "mnist", 32)
-    return images, labels
+def real(data_dir):
+    return real_subset(data_dir, "mnist", 256)
+
+
+def step_batch(model, real, batch_size=32):
+    """What the loop hands the model's step: one batch, or batches_per_step of them stacked."""
+    images, labels = real
+    k = model.batches_per_step
+    if k == 1:
+        return images[:batch_size], labels[:batch_size]
+    return (images[:k * batch_size].reshape(k, batch_size, *images.shape[1:]),
+            labels[:k * batch_size].reshape(k, batch_size))
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_one_step_changes_every_leaf_and_keeps_shapes(name, batch):
+def test_one_step_changes_every_leaf_and_keeps_shapes(name, real):
     model = registry.get(name).build(tiny_config(name))
     state = model.init(jax.random.key(0))
     before = jax.tree.map(np.asarray, state)
-    new_state, metrics = jax.jit(model.step)(state, *batch, jax.random.key(1))
+    new_state, metrics = jax.jit(model.step)(state, *step_batch(model, real), jax.random.key(1))
     unchanged = [
         jax.tree_util.keystr(path)
         for (path, old), new in zip(jax.tree_util.tree_leaves_with_path(before), jax.tree.leaves(new_state))
@@ -60,17 +69,43 @@ def test_sample_shape_and_range(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_same_seed_gives_identical_bits(name, batch, data_dir):
-    """Two short runs through the shared loop with one seed: bitwise-equal parameters and losses."""
-    images, labels = real_subset(data_dir, "mnist", 256)
+def test_same_seed_gives_identical_bits_and_resume_continues_them(name, real):
+    """Through the shared loop: two runs with one seed are bitwise equal, losses finite at every step,
+    and a run stopped after its first epoch and continued from its (restored) state ends with the
+    same bits as the straight run."""
+    images, labels = real
     cfg = tiny_config(name, epochs=2, log_every=1)
+    model = registry.get(name).build(cfg)
 
-    def run():
+    def run(cfg, loop=None):
         history = []
-        loop = train.fit(registry.get(name).build(cfg), cfg, images, labels,
-                         on_log=lambda step, epoch, values, rate: history.append(values), show_progress=False)
-        return jax.tree.map(np.asarray, loop.model), history
+        loop = train.fit(model, cfg, images, labels, loop=loop, show_progress=False,
+                         on_log=lambda step, epoch, values, rate: history.append(values))
+        return loop, history
 
-    (state_a, history_a), (state_b, history_b) = run(), run()
-    assert history_a == history_b and len(history_a) == 2 * (256 // 32)
-    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state_a), jax.tree.leaves(state_b)))
+    (loop_a, history_a), (loop_b, history_b) = run(cfg), run(cfg)
+    assert history_a == history_b and len(history_a) == 2 * (256 // (32 * model.batches_per_step))
+    assert all(np.isfinite(v) for values in history_a for v in values.values())
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(loop_a), jax.tree.leaves(loop_b)))
+
+    first_epoch, _ = run(tiny_config(name, epochs=1, log_every=1))
+    restored = jax.tree.map(jax.numpy.asarray, jax.device_get(first_epoch))  # as a checkpoint gives it back
+    resumed, history_c = run(cfg, loop=restored)
+    assert history_c == history_a[len(history_a) // 2:]
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(loop_a), jax.tree.leaves(resumed)))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_labels_are_refused_by_unconditional_models_and_cover_every_class_in_conditional_ones(name):
+    from gan_lab import sampling
+
+    model = registry.get(name).build(tiny_config(name))
+    state = model.init(jax.random.key(0))
+    if not model.conditional:
+        with pytest.raises(UserError, match="unconditional"):
+            sampling.check_labels(model, [3], name)
+        return
+    images, used = sampling.export_samples(model, state, jax.random.key(0), 30)
+    assert sorted(set(used.tolist())) == list(range(10)) and images.shape == (30, 28, 28)
+    with pytest.raises(UserError, match="out of range"):
+        sampling.check_labels(model, [10], name)

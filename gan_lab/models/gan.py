@@ -27,13 +27,14 @@ from gan_lab.models.adversarial import (GANParts, GANState, Networks, build_mode
 
 
 def logit_losses(loss_name: str):
-    """(d_loss, g_loss) in the parts' signature, from a (d_loss, g_loss) pair of logit functions,
-    with the metrics every logit-based GAN reports."""
+    """(d_loss, g_loss) in the parts' signature, from a (d_loss, g_loss) pair of functions of D's
+    outputs, with D's mean output on real and fake images as metrics: a probability (the sigmoid of
+    the logit) for the cross-entropy losses, D's raw output for the others, which have no sigmoid."""
     loss = GAN_LOSSES[loss_name]
+    as_reported = jax.nn.sigmoid if loss_name in ("bce", "minimax") else (lambda outputs: outputs)
 
     def d_loss(real_logits, fake_logits, batch, extra):
-        metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),  # D's mean belief that real is real
-                   "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+        metrics = {"d_real": jnp.mean(as_reported(real_logits)), "d_fake": jnp.mean(as_reported(fake_logits))}
         return loss.d_loss(real_logits, fake_logits), metrics, extra
 
     def g_loss(fake_logits, batch, extra):
