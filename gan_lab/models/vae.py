@@ -1,12 +1,14 @@
 """Variational auto-encoder (Kingma & Welling 2014): Gaussian posterior, reparameterisation,
 Bernoulli likelihood on pixel intensities in [0, 1].
 
-Two registered configurations:
+Three registered configurations:
 - `vae`: convolutional encoder/decoder on the GANs' own backbone (conv 64-128, FC 1024, mirrored
   in the decoder), without BatchNorm so the ELBO of an image does not depend on its batch. Same
   capacity as DCGAN, so a comparison measures the objective, not the network.
 - `vae-mlp`: Flax's examples/vae (MLP 784-500-20, Adam 1e-3, batch 128, binarised MNIST), to
   check our numbers against a published figure (experiments/vae_vs_flax_example.py).
+- `cvae`: `vae` conditioned on the label in both encoder and decoder (Sohn et al. 2015), as the
+  TensorFlow collection's CVAE; same optimiser and sizes as `vae`, so the two compare directly.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from flax import nnx
 
 from gan_lab import nets
 from gan_lab.config import Setting
+from gan_lab.data import NUM_CLASSES
+from gan_lab.models.adversarial import label_channels
 from gan_lab.registry import Model, register
 
 PIXELS = 28 * 28
 
 
 class ConvEncoder(nnx.Module):
-    def __init__(self, z_dim: int, width: float, rngs: nnx.Rngs):
+    def __init__(self, z_dim: int, width: float, rngs: nnx.Rngs, in_channels: int = 1):
         c14, c7, fc = nets.channels(64, width), nets.channels(128, width), nets.channels(1024, width)
-        self.conv1 = nets.conv_down(1, c14, rngs)
+        self.conv1 = nets.conv_down(in_channels, c14, rngs)
         self.conv2 = nets.conv_down(c14, c7, rngs)
         self.fc = nets.dense(7 * 7 * c7, fc, rngs)
         self.mean = nets.dense(fc, z_dim, rngs)
@@ -41,10 +45,10 @@ class ConvEncoder(nnx.Module):
 
 
 class ConvDecoder(nnx.Module):
-    def __init__(self, z_dim: int, width: float, rngs: nnx.Rngs):
+    def __init__(self, in_dim: int, width: float, rngs: nnx.Rngs):
         fc, c7, c14 = nets.channels(1024, width), nets.channels(128, width), nets.channels(64, width)
         self.c7 = c7
-        self.fc1 = nets.dense(z_dim, fc, rngs)
+        self.fc1 = nets.dense(in_dim, fc, rngs)
         self.fc2 = nets.dense(fc, 7 * 7 * c7, rngs)
         self.deconv1 = nets.conv_up(c7, c14, rngs)
         self.deconv2 = nets.conv_up(c14, 1, rngs)
@@ -76,11 +80,28 @@ class MLPDecoder(nnx.Module):
 
 
 class VAE(nnx.Module):
-    def __init__(self, cfg, arch: str, rngs: nnx.Rngs):
+    """Encoder q(z | x) and decoder p(x | z); conditional: q(z | x, y) and p(x | z, y), the label as 10
+    constant channels beside the image and as a one-hot beside z (Sohn et al. 2015; the TF collection's
+    CVAE conditions both the same way)."""
+
+    def __init__(self, cfg, arch: str, rngs: nnx.Rngs, conditional: bool = False):
+        self.conditional = conditional
+        labels = NUM_CLASSES if conditional else 0
         if arch == "mlp":
             self.encoder, self.decoder = MLPEncoder(cfg.z_dim, cfg.hidden, rngs), MLPDecoder(cfg.z_dim, cfg.hidden, rngs)
         else:
-            self.encoder, self.decoder = ConvEncoder(cfg.z_dim, cfg.width, rngs), ConvDecoder(cfg.z_dim, cfg.width, rngs)
+            self.encoder = ConvEncoder(cfg.z_dim, cfg.width, rngs, in_channels=1 + labels)
+            self.decoder = ConvDecoder(cfg.z_dim + labels, cfg.width, rngs)
+
+    def encode(self, pixels, labels):
+        if self.conditional:
+            pixels = jnp.concatenate([pixels, label_channels(labels, *pixels.shape[1:3])], -1)
+        return self.encoder(pixels)
+
+    def decode(self, z, labels):
+        if self.conditional:
+            z = jnp.concatenate([z, jax.nn.one_hot(labels, NUM_CLASSES)], -1)
+        return self.decoder(z)
 
 
 class VAEState(NamedTuple):
@@ -103,30 +124,30 @@ def to_unit_pixels(images):
     return (images + 1.0) / 2.0
 
 
-def negative_elbo(vae: VAE, images, key):
+def negative_elbo(vae: VAE, images, labels, key):
     """Per-example (-ELBO, reconstruction NLL, KL) with one reparameterised posterior sample."""
     targets = to_unit_pixels(images)
-    mean, log_var = vae.encoder(targets)
+    mean, log_var = vae.encode(targets, labels)
     z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape)
-    reconstruction = bernoulli_nll(vae.decoder(z), targets)
+    reconstruction = bernoulli_nll(vae.decode(z, labels), targets)
     kl = gaussian_kl(mean, log_var)
     return reconstruction + kl, reconstruction, kl
 
 
-def build_vae(cfg, arch: str) -> Model:
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: VAE(cfg, arch, nnx.Rngs(0))))
+def build_vae(cfg, arch: str, conditional: bool = False) -> Model:
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: VAE(cfg, arch, nnx.Rngs(0), conditional)))
     tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
 
     def merged(params):
         return nnx.merge(graphdef, params, copy=True)
 
     def init(key) -> VAEState:
-        params = nnx.state(VAE(cfg, arch, nnx.Rngs(key)), nnx.Param)
+        params = nnx.state(VAE(cfg, arch, nnx.Rngs(key), conditional), nnx.Param)
         return VAEState(params, tx.init(params))
 
     def step(state: VAEState, images, labels, key):
         def objective(params):
-            nelbo, reconstruction, kl = negative_elbo(merged(params), images, key)
+            nelbo, reconstruction, kl = negative_elbo(merged(params), images, labels, key)
             return jnp.mean(nelbo), (jnp.mean(reconstruction), jnp.mean(kl))
 
         (loss, (reconstruction, kl)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
@@ -135,18 +156,18 @@ def build_vae(cfg, arch: str) -> Model:
         return VAEState(params, opt), {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
     def decode(state: VAEState, z, labels=None):
-        return 2.0 * jax.nn.sigmoid(merged(state.params).decoder(z)) - 1.0  # Bernoulli means, in [-1, 1]
+        return 2.0 * jax.nn.sigmoid(merged(state.params).decode(z, labels)) - 1.0  # Bernoulli means, in [-1, 1]
 
     def evaluate(state: VAEState, images, labels, key):
         """Mean negative ELBO (nats per image) of `images`, one posterior sample each."""
-        nelbo, reconstruction, kl = negative_elbo(merged(state.params), images, key)
+        nelbo, reconstruction, kl = negative_elbo(merged(state.params), images, labels, key)
         return {"neg_elbo": jnp.mean(nelbo), "reconstruction": jnp.mean(reconstruction), "kl": jnp.mean(kl)}
 
     def encode(state: VAEState, images, labels=None):
         """The posterior mean of each image's latent."""
-        return merged(state.params).encoder(to_unit_pixels(images))[0]
+        return merged(state.params).encode(to_unit_pixels(images), labels)[0]
 
-    return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=False, evaluate=evaluate,
+    return Model(init=init, step=step, decode=decode, z_dim=cfg.z_dim, conditional=conditional, evaluate=evaluate,
                  encode=encode)
 
 
@@ -164,3 +185,9 @@ def build_conv_vae(cfg) -> Model:
           binarize=True)
 def build_mlp_vae(cfg) -> Model:
     return build_vae(cfg, "mlp")
+
+
+@register("cvae", "conditional VAE: the label beside the image (encoder) and beside z (decoder); conv nets as vae",
+          family="VAEs", settings={"width": nets.WIDTH}, lr=1e-3, b1=0.9, batch_size=128, z_dim=20, epochs=20)
+def build_conditional_vae(cfg) -> Model:
+    return build_vae(cfg, "conv", conditional=True)
