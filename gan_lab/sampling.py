@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 import numpy as np
 
 from gan_lab.data import NUM_CLASSES
@@ -60,6 +61,19 @@ def interpolation_rows(model, state, key, n_rows: int, n_steps: int):
     labels = jnp.repeat(row_labels, n_steps) if model.conditional else None
     images = model.decode(state, z, labels)
     return images.reshape(n_rows, n_steps, *images.shape[1:]), row_labels
+
+
+def latent_manifold(model, state, n: int = 20):
+    """For a 2-D latent: an n x n grid of decodings at the N(0, I) quantiles 5%..95% of each axis, the
+    picture of the learned manifold in Kingma & Welling (2014, fig. 4) and the TF collection's VAE.
+    Returns images (n, n, 28, 28, 1): row i walks the second latent axis, column j the first."""
+    if model.z_dim != 2:
+        raise UserError(f"the latent manifold is drawn for a 2-D latent; this run's has {model.z_dim}: "
+                        "train with --z-dim 2")
+    quantiles = jax.scipy.special.ndtri(jnp.linspace(0.05, 0.95, n))
+    first, second = jnp.meshgrid(quantiles, quantiles[::-1])  # the second axis grows upwards
+    images = model.decode(state, jnp.stack([first.ravel(), second.ravel()], -1), None)
+    return images.reshape(n, n, *images.shape[1:])
 
 
 def export_samples(model, state, key, n: int, labels=None, chunk: int = 1000):

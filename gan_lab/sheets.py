@@ -66,6 +66,16 @@ def interpolation(run_dir: Path, seed: int, out=None, n_rows: int = 8, n_steps: 
                         lambda path: plotting.save_labelled_rows(rows, names, path, f"Latent walks: {run.describe()}"))
 
 
+def manifold(run_dir: Path, out=None, n: int = 20) -> Path:
+    """A model with a 2-D latent (e.g. `train vae --z-dim 2`): its decodings over a grid of the latent."""
+    run = runs.load_trained(run_dir)
+    if run.model.conditional:
+        raise UserError(f"{run.cfg.model} is conditional: its manifold depends on the class; draw a wardrobe instead")
+    rows = sampling.latent_manifold(run.model, run.state, n)
+    return write_output(out, run_dir, "manifold.png", lambda path: plotting.save_labelled_rows(
+        rows, [""] * n, path, f"Latent manifold: {run.describe()}"))
+
+
 def epoch_gif(run_dir: Path, out=None) -> Path:
     frames = sorted(Path(run_dir).glob("samples/epoch_*.png"))
     if not frames:

@@ -19,3 +19,20 @@ def test_cvae_decoder_and_encoder_use_the_label(data_dir):
     posterior = model.encode(state, images, labels)
     assert posterior.shape == (16, model.z_dim)
     assert not np.allclose(posterior, model.encode(state, images, (labels + 1) % 10))
+
+
+def test_latent_manifold_of_a_2d_vae_and_a_clear_error_otherwise():
+    import pytest
+
+    from gan_lab import sampling
+    from gan_lab.errors import UserError
+
+    model = registry.get("vae").build(tiny_config("vae", z_dim=2))
+    state = model.init(jax.random.key(0))
+    grid = np.asarray(sampling.latent_manifold(model, state, 5))
+    assert grid.shape == (5, 5, 28, 28, 1)
+    # Column j of every row decodes the same first coordinate, row i the same second one (top: largest).
+    z_corner = jnp.asarray([[float(jax.scipy.special.ndtri(0.05)), float(jax.scipy.special.ndtri(0.95))]])
+    np.testing.assert_allclose(grid[0, 0], np.asarray(model.decode(state, z_corner, None))[0], atol=1e-6)
+    with pytest.raises(UserError, match="train with --z-dim 2"):
+        sampling.latent_manifold(registry.get("vae").build(tiny_config("vae")), state, 5)
