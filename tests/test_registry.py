@@ -42,6 +42,15 @@ def step_batch(model, real, batch_size=32):
             labels[:k * batch_size].reshape(k, batch_size))
 
 
+# Leaves a first step may legitimately leave as they are, by model, with the reason.
+FIRST_STEP_UNCHANGED = {
+    # Hinge loss: the gradient of D's last bias is (#fakes with logit > -1 - #reals with logit < 1) / B,
+    # exactly 0 while every logit is inside (-1, 1), as at initialisation; Adam's moments of it stay 0
+    # too. (On MNIST at width 0.125 it first moves at step 7, when real logits pass 0.88 on average.)
+    "sngan": "['fc2']['layer_instance']['bias']",
+}
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_one_step_changes_every_leaf_and_keeps_shapes(name, real):
     model = registry.get(name).build(tiny_config(name))
@@ -53,6 +62,8 @@ def test_one_step_changes_every_leaf_and_keeps_shapes(name, real):
         for (path, old), new in zip(jax.tree_util.tree_leaves_with_path(before), jax.tree.leaves(new_state))
         if np.array_equal(old, new)
     ]
+    exempt = FIRST_STEP_UNCHANGED.get(name)
+    unchanged = [path for path in unchanged if exempt is None or exempt not in path]
     assert not unchanged, f"{name}: one step left these leaves unchanged: {unchanged}"
     assert jax.tree.structure(before) == jax.tree.structure(new_state)
     assert all(np.isfinite(float(v)) for v in metrics.values())

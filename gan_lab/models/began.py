@@ -1,0 +1,93 @@
+"""BEGAN (Berthelot, Schumm & Metz 2017, "BEGAN: Boundary Equilibrium Generative Adversarial Networks").
+
+D is an autoencoder; L(v) = mean |v - D(v)| over the batch's pixels (the paper's L1, eta = 1):
+  D's loss  L(x) - k_t L(G(z))
+  G's loss  L(G(z))
+  k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1),  k_0 = 0
+k is proportional control that keeps E[L(G(z))] = gamma E[L(x)]: gamma (the diversity ratio) trades
+image diversity (high) for quality (low). It lives in GANState.extra, so it is checkpointed and a
+resumed run continues with it. The convergence measure M = L(x) + |gamma L(x) - L(G(z))| and k are
+logged as the metrics `convergence` and `k`.
+
+Defaults, and why:
+- gamma 0.5: the paper gives no single default (it shows gamma in {0.3, 0.5, 0.7}); 0.5 is the
+  middle of that range. The TF collection uses 0.75, the PyTorch one 1.
+- lambda_k 0.001: the paper's, and both collections'.
+- Adam 1e-4: the paper's initial rate (it halves it when M stalls, a schedule not reproduced here);
+  b1 0.5 as the collections (the paper does not give its betas). Both collections use 2e-4.
+- z ~ U(-1, 1): the paper's (and TF's) prior. z = 62, the infoGAN MNIST G: the collections'.
+- D: models/ebgan.py's AutoencoderD without BatchNorm (the paper's D has none; BatchNorm would make
+  one image's reconstruction error depend on the rest of the batch). The paper's own D (3x3 ELU conv
+  stacks) is bigger than MNIST needs; this is the collections' autoencoder.
+
+Where the collections differ (and this module follows the paper):
+- TF's L is ||D(v) - v||_F / batch (an L2 norm over the whole batch), not the paper's L1 mean.
+- Both update k after the G update with losses measured again (TF: both after; PyTorch: L(x) before
+  D's update, L(G(z)) after it). Here k is updated from the L(x) and L(G(z)) of D's own loss, before
+  D's update: the plain step's d_loss is the one place that returns the variant's state, and this is
+  the paper's k_{t+1} from the step's measured losses, one D update earlier.
+- PyTorch's D has no nonlinearity between its two FC layers; TF's has BN-ReLU after both; here
+  ReLU after the decoder's FC only (EBGAN's layout, no BN).
+- PyTorch halves both learning rates (floor 2e-5) when an epoch's mean M does not improve.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_lab import nets
+from gan_lab.config import Setting
+from gan_lab.models.adversarial import GANParts, build_model
+from gan_lab.models.ebgan import AutoencoderD
+from gan_lab.registry import register
+
+GAMMA = Setting(0.5, "BEGAN: diversity ratio gamma = E[L(G(z))] / E[L(x)] that k steers to", minimum=0)
+LAMBDA_K = Setting(0.001, "BEGAN: proportional gain lambda_k of k's update", minimum=0)
+
+
+def reconstruction_error(images, reconstruction):
+    """L(v): mean |v - D(v)| over the batch and its pixels."""
+    return jnp.mean(jnp.abs(reconstruction.images - images))
+
+
+def began_losses(gamma: float, lambda_k: float):
+    """(d_loss, g_loss) in GANParts' signature; `extra` is k, a float32 scalar."""
+
+    def d_loss(real_out, fake_out, batch, k):
+        real_error, fake_error = reconstruction_error(batch.real, real_out), reconstruction_error(batch.fake, fake_out)
+        balance = jax.lax.stop_gradient(gamma * real_error - fake_error)  # k and M are measurements, not losses
+        new_k = jnp.clip(k + lambda_k * balance, 0.0, 1.0)
+        metrics = {"d_real": real_error, "d_fake": fake_error, "k": new_k,
+                   "convergence": jax.lax.stop_gradient(real_error) + jnp.abs(balance)}
+        return real_error - k * fake_error, metrics, new_k
+
+    def g_loss(fake_out, batch, k):
+        return reconstruction_error(batch.fake, fake_out), {}
+
+    return d_loss, g_loss
+
+
+def uniform_latent(latent_dim: int):
+    def sample_latent(key, n):
+        return jax.random.uniform(key, (n, latent_dim), minval=-1.0, maxval=1.0)
+    return sample_latent
+
+
+def began_parts(cfg) -> GANParts:
+    tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
+    d_loss, g_loss = began_losses(cfg.gamma, cfg.lambda_k)
+    return GANParts(
+        make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
+        make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs, batch_norm=False),
+        latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=tx, d_tx=tx,
+        sample_latent=uniform_latent(cfg.z_dim),
+        init_extra=lambda: jnp.zeros((), jnp.float32),  # k_0 = 0
+    )
+
+
+@register("began", "BEGAN: autoencoder D, L1 reconstruction, equilibrium k (convergence measure logged)",
+          settings={"width": nets.WIDTH, "gamma": GAMMA, "lambda_k": LAMBDA_K}, lr=1e-4)
+def build(cfg):
+    return build_model(began_parts(cfg))

@@ -1,0 +1,126 @@
+"""EBGAN (Zhao, Mathieu & LeCun 2017, "Energy-based Generative Adversarial Network"), with the
+pull-away term (EBGAN-PT).
+
+D is an autoencoder and its energy is the reconstruction error, D(x) = mean_pixels (Dec(Enc(x)) - x)^2:
+  D's loss  D(x) + [m - D(G(z))]^+          (eq. 1, per sample, averaged over the batch)
+  G's loss  D(G(z)) + pt_weight * PT(S)      (eq. 2 plus the pull-away term, sec. 2.4)
+  PT(S) = 1 / (N (N - 1)) sum_{i != j} cos^2(S_i, S_j), S the encoder's embeddings of G's batch.
+Low energy on the data, at least m on G's samples; PT pushes G's samples apart in D's embedding
+space, against mode collapse. Gradients reach G through the reconstruction *and* through the
+target G(z) in (Dec(Enc(G(z))) - G(z))^2, as the energy's definition implies.
+
+Defaults, and why:
+- pt_weight 0.1: the paper's weight of the pull-away term (its EBGAN-PT runs), and the collections'.
+- margin 1: the collections' value for this energy (a per-pixel mean of squares of [-1, 1] images,
+  so energies are O(1)); the TF collection raises it to max(1, batch / 64) because its energy is a
+  batch-level norm that grows with the batch (below). The paper picks m by grid search per dataset
+  and gives no single MNIST value to copy here (not checked against its appendix in this change).
+- The infoGAN MNIST G (nets.Generator), Adam 2e-4 b1 0.5, batch 64, z = 62: the collections'.
+- D (AutoencoderD): conv 64 (4x4 s2) - ReLU - FC 32 (the embedding: no BN, no ReLU, since PT
+  reads it) - FC 64*14*14 - BN - ReLU - deconv 1 (4x4 s2), the collections' "(64)4c2s-FC32-
+  FC64*14*14_BR-(1)4dc2s". No output activation, as in the PyTorch collection.
+
+Where the collections differ (and this module follows the paper):
+- The hinge: both apply [m - .]^+ to the *batch mean* energy of the fakes, so one very bad fake
+  can switch off D's push on all the others; the paper's loss is per sample.
+- PT: the TF collection sums cos (not cos^2) and the PyTorch one divides the embeddings by the
+  L1 norm of the whole matrix instead of each row's L2 norm, so its "cosines" are not cosines.
+- Energy: TF's is ||Dec(Enc(x)) - x||_F / batch over the whole batch (a norm, not a per-sample
+  mean of squares); PyTorch's is nn.MSELoss, the per-pixel mean as here.
+- PyTorch's G loss detaches the target G(z) in the reconstruction error, so G gets no gradient
+  through it; the TF one and this module keep it.
+- z: U(0, 1) (PyTorch), U(-1, 1) (TF); here N(0, I) like the lab's other GANs. TF trains G with
+  5x D's learning rate; PyTorch and this module use one rate.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from gan_lab import nets
+from gan_lab.config import Setting
+from gan_lab.models.adversarial import GANParts, build_model
+from gan_lab.registry import register
+
+MARGIN = Setting(1.0, "EBGAN: energy above which a fake no longer raises D's loss (the hinge's m)", positive=True)
+PT_WEIGHT = Setting(0.1, "EBGAN: weight of the pull-away term in G's loss (0: plain EBGAN)", minimum=0)
+
+
+class Reconstruction(NamedTuple):
+    """An autoencoder D's outputs: its reconstruction of the images and their embeddings."""
+
+    images: jax.Array  # (B, 28, 28, 1)
+    embedding: jax.Array  # (B, 32 * width)
+
+
+class AutoencoderD(nnx.Module):
+    """x (B, 28, 28, 1) -> conv 64-ReLU -> FC 32 (embedding) -> FC 64*14*14[-BN]-ReLU -> deconv 1.
+
+    The collections' EBGAN/BEGAN D. batch_norm=False drops the decoder's BatchNorm (BEGAN's D).
+    """
+
+    def __init__(self, width: float, rngs: nnx.Rngs, batch_norm: bool = True):
+        c14, code = nets.channels(64, width), nets.channels(32, width)
+        self.c14 = c14
+        self.conv = nets.conv_down(1, c14, rngs)
+        self.encode = nets.dense(14 * 14 * c14, code, rngs)
+        self.decode = nets.dense(code, 14 * 14 * c14, rngs)
+        self.bn = nets.batch_norm_layer(14 * 14 * c14, rngs) if batch_norm else None
+        self.deconv = nets.conv_up(c14, 1, rngs)
+
+    def __call__(self, x, train: bool) -> Reconstruction:
+        h = jax.nn.relu(self.conv(x))
+        embedding = self.encode(h.reshape(h.shape[0], -1))
+        h = jax.nn.relu(nets.normalise_per_group(self.bn, self.decode(embedding), 1, not train))
+        return Reconstruction(self.deconv(h.reshape(-1, 14, 14, self.c14)), embedding)
+
+
+def energy(images, reconstruction: Reconstruction):
+    """Per-image mean squared reconstruction error: (B,)."""
+    return jnp.mean((reconstruction.images - images) ** 2, axis=(1, 2, 3))
+
+
+def pull_away(embeddings):
+    """Mean of cos^2 between the embeddings of two different images of the batch: (B, d) -> scalar."""
+    squared_norms = jnp.sum(embeddings**2, axis=1, keepdims=True)
+    unit = embeddings * jax.lax.rsqrt(jnp.maximum(squared_norms, 1e-12))  # an all-zero row stays zero
+    cosines = unit @ unit.T
+    n = embeddings.shape[0]
+    off_diagonal = ~jnp.eye(n, dtype=bool)
+    return jnp.sum(jnp.where(off_diagonal, cosines**2, 0.0)) / (n * (n - 1))
+
+
+def ebgan_losses(margin: float, pt_weight: float):
+    """(d_loss, g_loss) in GANParts' signature."""
+
+    def d_loss(real_out, fake_out, batch, extra):
+        real_energy, fake_energy = energy(batch.real, real_out), energy(batch.fake, fake_out)
+        loss = jnp.mean(real_energy) + jnp.mean(jax.nn.relu(margin - fake_energy))
+        return loss, {"d_real": jnp.mean(real_energy), "d_fake": jnp.mean(fake_energy)}, extra
+
+    def g_loss(fake_out, batch, extra):
+        pt = pull_away(fake_out.embedding)
+        return jnp.mean(energy(batch.fake, fake_out)) + pt_weight * pt, {"pull_away": pt}
+
+    return d_loss, g_loss
+
+
+def ebgan_parts(cfg) -> GANParts:
+    tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
+    d_loss, g_loss = ebgan_losses(cfg.margin, cfg.pt_weight)
+    return GANParts(
+        make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
+        make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs),
+        latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=tx, d_tx=tx,
+    )
+
+
+@register("ebgan", "EBGAN-PT: autoencoder D, energy = MSE reconstruction, margin hinge, pull-away term",
+          settings={"width": nets.WIDTH, "margin": MARGIN, "pt_weight": PT_WEIGHT})
+def build(cfg):
+    return build_model(ebgan_parts(cfg))
