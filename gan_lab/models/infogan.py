@@ -110,16 +110,19 @@ def infogan_losses(z_dim: int, info_weight: float):
     return d_loss, g_loss
 
 
-@register("infogan", "InfoGAN: 10-way categorical + 2 continuous codes, a Q head on D's features; no labels",
-          settings={"width": nets.WIDTH, "info_weight": INFO_WEIGHT, "g_lr": G_LR})
-def build(cfg):
+def infogan_parts(cfg) -> GANParts:
     d_loss, g_loss = infogan_losses(cfg.z_dim, cfg.info_weight)
     latent_dim = cfg.z_dim + N_CATEGORIES + N_CONTINUOUS
-    model = build_model(GANParts(
+    return GANParts(
         make_g=lambda rngs: nets.Generator(latent_dim, cfg.width, rngs=rngs),
         make_d=lambda rngs: InfoDiscriminator(cfg.width, rngs=rngs),
         latent_dim=latent_dim, d_loss=d_loss, g_loss=g_loss,
         g_tx=optax.adam(cfg.g_lr, b1=cfg.b1, b2=cfg.b2), d_tx=optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2),
         sample_latent=latent_sampler(cfg.z_dim),
-    ))
-    return model._replace(codes=latent_codes(cfg.z_dim))
+    )
+
+
+@register("infogan", "InfoGAN: 10-way categorical + 2 continuous codes, a Q head on D's features; no labels",
+          settings={"width": nets.WIDTH, "info_weight": INFO_WEIGHT, "g_lr": G_LR})
+def build(cfg):
+    return build_model(infogan_parts(cfg))._replace(codes=latent_codes(cfg.z_dim))
