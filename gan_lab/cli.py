@@ -74,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="pictures and exports from a trained run (no training data needed)")
     sample.add_argument("run_dir", help="a run directory, e.g. runs/cgan-fashion-mnist-...")
-    sample.add_argument("--sheet", choices=["wardrobe", "interpolate", "manifold"], default=None,
-                        help="wardrobe: a row per class, a column per style; interpolate: latent walks; "
-                             "manifold: the decodings over a 2-D latent (a run trained with --z-dim 2)")
+    sample.add_argument("--sheet", choices=["wardrobe", "interpolate", "manifold", "codes"], default=None,
+                        help="wardrobe: a row per class (infogan: per categorical code value), a column per style; "
+                             "interpolate: latent walks; manifold: the decodings over a 2-D latent (a run trained "
+                             "with --z-dim 2); codes: each continuous code from -1 to 1 (infogan)")
     sample.add_argument("--gif", action="store_true", help="animate the run's per-epoch grids")
     sample.add_argument("--n", type=int, default=None, help="export N samples as uint8 to an .npz (with --out)")
     sample.add_argument("--labels", default=None, help="conditional models only: classes to draw, e.g. 0,3,9")
@@ -160,6 +161,7 @@ SAMPLE_OUTPUTS = {  # kind: (its flag, the flags it uses)
     "interpolate": ("--sheet interpolate", {"seed"}),
     "manifold": ("--sheet manifold", set()),
     "wardrobe": ("--sheet wardrobe", {"seed", "labels"}),
+    "codes": ("--sheet codes", {"seed"}),
 }
 
 
@@ -186,6 +188,8 @@ def cmd_sample(args) -> None:
         print(f"wrote {sheets.interpolation(args.run_dir, seed, args.out)}")
     elif kind == "manifold":
         print(f"wrote {sheets.manifold(args.run_dir, args.out)}")
+    elif kind == "codes":
+        print(f"wrote {sheets.code_walks(args.run_dir, seed, args.out)}")
     else:
         print(f"wrote {sheets.wardrobe(args.run_dir, seed, labels, args.out)}")
 

@@ -25,6 +25,7 @@ class Model(NamedTuple):
     sample_latent: Callable | None = None  # (key, n) -> (n, z_dim) draws from the prior; None: N(0, I)
     batches_per_step: int = 1  # real batches one step consumes (a WGAN's critic updates); >1: stacked
     encode: Callable | None = None  # models with an encoder: (state, images, labels) -> latents (posterior mean)
+    codes: tuple = ()  # named slices of the latent a sheet may set (sampling.LatentCode), e.g. infoGAN's codes
 
     def prior(self, key, n: int):
         """n latents from the model's prior, drawn with `key`: the same key, the same noise."""

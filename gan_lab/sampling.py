@@ -3,6 +3,8 @@ of (model, state, key); pictures are plotting.py's job."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import jax.scipy.special
@@ -11,6 +13,15 @@ import numpy as np
 from gan_lab.data import NUM_CLASSES
 from gan_lab.errors import UserError
 
+
+class LatentCode(NamedTuple):
+    """A named slice latent[:, start:start + size] of a model's latent (Model.codes): a "categorical"
+    code is one-hot, a "uniform" one lies in [-1, 1]."""
+
+    name: str
+    start: int
+    size: int
+    kind: str
 
 
 def check_labels(model, labels, name: str) -> None:
@@ -35,6 +46,20 @@ def class_rows(model, state, key, n_styles: int, classes):
     labels = jnp.repeat(classes, n_styles)
     images = model.decode(state, z, labels)
     return images.reshape(classes.shape[0], n_styles, *images.shape[1:]), labels.reshape(classes.shape[0], n_styles)
+
+
+def code_rows(model, state, key, n_columns: int, code: LatentCode, values):
+    """One row per value of one code, one column per latent from the prior: the same latent down each
+    column, with its `code` slice set to the row's value. values (n_rows, code.size).
+
+    Returns images (n_rows, n_columns, 28, 28, 1); swap the two axes for a code varying along a row.
+    """
+    values = jnp.asarray(values, jnp.float32)
+    base = model.prior(key, n_columns)  # (n_columns, z_dim)
+    latents = jnp.broadcast_to(base, (values.shape[0], *base.shape))
+    latents = latents.at[:, :, code.start:code.start + code.size].set(values[:, None, :])
+    images = model.decode(state, latents.reshape(-1, base.shape[-1]), None)
+    return images.reshape(values.shape[0], n_columns, *images.shape[1:])
 
 
 def slerp(z0, z1, t):

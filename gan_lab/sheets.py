@@ -44,17 +44,39 @@ def wardrobe(run_dir: Path, seed: int, classes=None, out=None) -> Path:
     model, state = run.model, run.state
     sampling.check_labels(model, classes, run.cfg.model)
     key = jax.random.key(seed)
+    categorical = [code for code in model.codes if code.kind == "categorical"]
     if model.conditional:
         classes = list(range(sampling.NUM_CLASSES)) if classes is None else list(classes)
         rows, _ = sampling.class_rows(model, state, key, WARDROBE_STYLES, classes)
         names = [data.CLASS_NAMES[run.cfg.dataset][c] for c in classes]
         title = f"Ghost wardrobe: {run.describe()} (each column one style)"
+    elif categorical:  # infoGAN: its categorical code plays the class (unsupervised: rows are unnamed values)
+        code = categorical[0]
+        rows = sampling.code_rows(model, state, key, WARDROBE_STYLES, code, np.eye(code.size))
+        names = [f"{code.name} {value}" for value in range(code.size)]
+        title = f"Code wardrobe: {run.describe()} (each row one code value, each column one z)"
     else:
         images = model.sample(state, key, UNCONDITIONAL_GRID**2)
         rows = np.asarray(images).reshape(UNCONDITIONAL_GRID, UNCONDITIONAL_GRID, *images.shape[1:])
         names, title = [""] * UNCONDITIONAL_GRID, run.describe()
     return write_output(out, run_dir, f"wardrobe-seed{seed}.png",
                         lambda path: plotting.save_labelled_rows(rows, names, path, title))
+
+
+def code_walks(run_dir: Path, seed: int, out=None, rows_per_code: int = 5, n_steps: int = 10) -> Path:
+    """Each continuous latent code (Model.codes) walked from -1 to 1 along a row, the rest of the latent
+    fixed per row; every code's rows start from the same latents."""
+    run = runs.load_trained(run_dir)
+    continuous = [code for code in run.model.codes if code.kind == "uniform"]
+    if not continuous:
+        raise UserError(f"{run.cfg.model} has no continuous latent codes to vary; --sheet codes is for models "
+                        f"that have them (infogan)")
+    values = np.linspace(-1.0, 1.0, n_steps)[:, None]
+    walks = [np.swapaxes(np.asarray(sampling.code_rows(run.model, run.state, jax.random.key(seed), rows_per_code,
+                                                       code, values)), 0, 1) for code in continuous]
+    names = [f"{code.name}: -1 to 1" for code in continuous for _ in range(rows_per_code)]
+    return write_output(out, run_dir, f"codes-seed{seed}.png", lambda path: plotting.save_labelled_rows(
+        np.concatenate(walks), names, path, f"Continuous codes: {run.describe()}"))
 
 
 def interpolation(run_dir: Path, seed: int, out=None, n_rows: int = 8, n_steps: int = 12) -> Path:
