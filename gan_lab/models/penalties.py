@@ -59,7 +59,7 @@ def interpolate_real_fake(batch, key):
 
 
 # DRAGAN's perturbation scale: x_p = x + 0.5 std(x) U[0, 1), as the authors' code and both collections
-# draw it (the paper's text writes N(0, c sigma); this is the version everyone trains with).
+# draw it (the paper describes the perturbation only as small noise around x; this is what is trained).
 PERTURBATION_SCALE = 0.5
 
 

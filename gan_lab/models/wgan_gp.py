@@ -8,7 +8,8 @@ Defaults are the paper's (Algorithm 1): lambda = 10, n_critic = 5, Adam lr 1e-4,
 batch 64; z = 62, the infoGAN MNIST nets and 25 epochs as every gan_lab GAN. The critic has no
 BatchNorm (the paper, sec. 4: the penalty is per sample, which batch normalisation breaks) and no
 sigmoid. The TF/PyTorch "generative model collections" use Adam 2e-4, b1 0.5, b2 0.999 and lambda
-0.25, keep BatchNorm in the critic and (PyTorch) draw alpha per pixel; `--lr 2e-4 --b1 0.5 --b2 0.999
+0.25, keep BatchNorm in the critic and (PyTorch, in the version read) draw alpha per pixel and
+penalise the gradient of D's sigmoid output; `--lr 2e-4 --b1 0.5 --b2 0.999
 --gp-weight 0.25` gives their optimiser and weight.
 
     python -m gan_lab train --model wgan-gp --dataset mnist
