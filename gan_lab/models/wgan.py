@@ -1,0 +1,68 @@
+"""WGAN (Arjovsky, Chintala & Bottou 2017, "Wasserstein GAN", Algorithm 1).
+
+The critic D estimates the Wasserstein-1 distance: critic loss E[D(G(z))] - E[D(x)], G loss
+-E[D(G(z))], on D's raw output (no sigmoid: it is a score, not a probability). D is kept roughly
+1-Lipschitz by clipping every one of its weights to [-c, c] after each critic update, and is trained
+n_critic times per G update, each time on a new real batch.
+
+Defaults are the paper's: RMSProp lr 5e-5 (momentum-based optimisers made the critic unstable,
+sec. 3), c = 0.01, n_critic = 5, batch 64; z = 62 and the infoGAN MNIST nets as every gan_lab GAN,
+25 epochs. The critic is nets.Discriminator without BatchNorm (batch_norm=False): the critic's value
+of one image should not depend on the rest of its batch, and clipping BatchNorm's scales to 0.01
+would make it a different network. The PyTorch "generative model collection" trains WGAN with
+Adam 2e-4 (b1 0.5) and keeps the infoGAN D's BatchNorm; we follow the paper, whose sec. 3 reports
+Adam unstable for the clipped critic. --b1/--b2 have no effect here (RMSProp has no betas).
+
+    python -m gan_lab train --model wgan --dataset mnist
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import optax
+
+from gan_lab import nets
+from gan_lab.models.adversarial import GANParts, build_model
+from gan_lab.models.penalties import CLIP, N_CRITIC, clip_weights
+from gan_lab.registry import register
+
+
+def wasserstein_d_loss(real_out, fake_out, batch, extra):
+    """E[D(G(z))] - E[D(x)]; the negative of the critic's estimate of W1, reported as d_real/d_fake."""
+    real_mean, fake_mean = jnp.mean(real_out), jnp.mean(fake_out)
+    return fake_mean - real_mean, {"d_real": real_mean, "d_fake": fake_mean}, extra
+
+
+def wasserstein_g_loss(fake_out, batch, extra):
+    return -jnp.mean(fake_out), {}
+
+
+def make_critic(cfg, rngs):
+    """nets.Discriminator without BatchNorm (its output has no sigmoid) and without its output bias:
+    a constant shifts D(x) and D(G(z)) alike, so it cancels in both Wasserstein losses and in the
+    gradient penalty; its gradient is exactly 0 and it would stay at its initial 0 forever. The other
+    weights are the BatchNorm-free Discriminator's, drawn from the same keys."""
+    critic = nets.Discriminator(1, cfg.width, rngs=rngs, batch_norm=False)
+    critic.fc2.use_bias, critic.fc2.bias = False, None
+    return critic
+
+
+def critic_parts(cfg, tx, **regulariser) -> GANParts:
+    """WGAN's and WGAN-GP's shared parts: the infoGAN G, a critic without BatchNorm or sigmoid, the
+    Wasserstein losses, cfg.n_critic critic updates per step; `regulariser` is constrain_d= or penalty=."""
+    return GANParts(
+        make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
+        make_d=lambda rngs: make_critic(cfg, rngs),
+        latent_dim=cfg.z_dim, d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, g_tx=tx, d_tx=tx,
+        n_critic=cfg.n_critic, **regulariser,
+    )
+
+
+@register("wgan", "Wasserstein GAN: critic without BN, weights clipped to [-0.01, 0.01], 5 critic updates, "
+          "RMSProp 5e-5", settings={"width": nets.WIDTH, "n_critic": N_CRITIC, "clip": CLIP},
+          lr=5e-5, batch_size=64, z_dim=62, epochs=25)
+def build(cfg):
+    # RMSProp as the authors' code ran it (PyTorch's optim.RMSprop: decay 0.99, eps outside the root),
+    # not optax's defaults (decay 0.9, eps inside).
+    tx = optax.rmsprop(cfg.lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+    return build_model(critic_parts(cfg, tx, constrain_d=clip_weights(cfg.clip)))
