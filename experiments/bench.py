@@ -157,7 +157,7 @@ def compile_training_step(model_name: str, batch_size: int, images, labels, devi
 
     cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist"})
     model = registry.get(model_name).build(cfg)
-    steps_per_epoch = images.shape[0] // batch_size
+    steps_per_epoch = images.shape[0] // (batch_size * model.batches_per_step)  # a WGAN step takes n_critic batches
     mesh = train.make_mesh(devices)
     loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
     images, labels = train.place((images, labels), mesh)

@@ -145,13 +145,15 @@ def test_infogan_categorical_code_chooses_the_digit_after_short_training(data_di
     assert digits_per_latent.mean() >= 4, digits.reshape(10, 40)
 
 
-def test_infogan_sample_sheets_from_the_cli(tmp_path, data_dir):
+def test_infogan_sample_sheets_through_the_cli(tmp_path, data_dir, capsys):
+    """In-process (cli.main): a 2-step run, then its wardrobe (a row per code value) and code walks."""
+    from gan_lab import cli
+
     run_dir = tmp_path / "run"
-    result = run_cli("train", "infogan", "--dataset", "mnist", "--subset", "128", "--batch-size", "32",
+    assert cli.main(["train", "infogan", "--dataset", "mnist", "--subset", "128", "--batch-size", "32",
                      "--width", "0.125", "--epochs", "1", "--steps", "2", "--no-progress", "--out", str(run_dir),
-                     env={"GAN_LAB_DATA": str(data_dir)})
-    assert result.returncode == 0, result.stderr
+                     "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
     for sheet in ("wardrobe", "codes"):
-        result = run_cli("sample", str(run_dir), "--sheet", sheet, "--out", str(tmp_path / sheet))
-        assert result.returncode == 0, result.stderr
+        assert cli.main(["sample", str(run_dir), "--sheet", sheet, "--out", str(tmp_path / sheet)]) == 0, \
+            capsys.readouterr().err
         assert (tmp_path / f"{sheet}.png").stat().st_size > 0

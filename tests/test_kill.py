@@ -18,7 +18,7 @@ from tests.helpers import assert_one_line_error, run_cli
 
 # 2,048 images in batches of 32: 64 steps an epoch, 192 in all; a checkpoint every 8 steps, so a
 # good share of the run's wall time is spent in checkpoint saves, where some kills must land. The
-# five stops take ~60 of the 192 steps here, so every one of them lands before the run ends.
+# six stops take ~70 of the 192 steps here, so every one of them lands before the run ends.
 RUN = ["dcgan", "--dataset", "mnist", "--subset", "2048", "--batch-size", "32", "--width", "0.125",
        "--epochs", "3", "--log-every", "4", "--checkpoint-every", "8", "--no-progress"]
 TOTAL_STEPS = 192
@@ -91,14 +91,14 @@ def assert_same_run(resumed, straight):
 
 
 def test_killed_and_stopped_anyhow_then_resumed_equals_a_straight_run_bitwise(straight_run, tmp_path, data_dir):
-    """One run, stopped five ways in turn, each stop followed by --resume; the last resume trains to
+    """One run, stopped six ways in turn, each stop followed by --resume; the last resume trains to
     the end. SIGKILL before its first checkpoint, during steps (a random moment) and during a
-    checkpoint save (Orbax's temporary directory exists); SIGTERM and SIGHUP (a checkpoint is
-    saved, and the exit code says which signal)."""
+    checkpoint save (Orbax's temporary directory exists); Ctrl-C (SIGINT), SIGTERM and SIGHUP (a
+    checkpoint of that step is saved, and the exit code says which signal)."""
     rng = random.Random(SEED)
     out = tmp_path / "run"
-    stops = [("SIGKILL", "before the first checkpoint"), ("SIGTERM", "during steps"), ("SIGKILL", "during steps"),
-             ("SIGKILL", "during a save"), ("SIGHUP", "during steps")]
+    stops = [("SIGKILL", "before the first checkpoint"), ("SIGINT", "during steps"), ("SIGKILL", "during steps"),
+             ("SIGKILL", "during a save"), ("SIGTERM", "during steps"), ("SIGHUP", "during steps")]
     done = []
     process = start([*RUN, "--out", str(out)], data_dir)
     for name, moment in stops:
