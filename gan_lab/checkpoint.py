@@ -181,14 +181,6 @@ def quiet_stderr():
         os.close(devnull)
 
 
-def latest_step(run_dir: Path) -> int | None:
-    mgr = manager(run_dir, read_only=True)
-    try:
-        return mgr.latest_step()
-    finally:
-        mgr.close()
-
-
 def abstract_like(init_fn, *args):
     """Shapes and dtypes of `init_fn(*args)` without computing it: the restore target."""
     return jax.eval_shape(init_fn, *args)

@@ -9,7 +9,7 @@ import pytest
 from gan_lab import evaluator, registry, sampling, train
 from gan_lab.models import acgan, adversarial, infogan
 from gan_lab.models.adversarial import Batch
-from tests.helpers import real_subset, run_cli, tiny_config
+from tests.helpers import real_subset, tiny_config
 
 
 def softplus(x):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gan_lab import runs
-from tests.helpers import assert_one_line_error, run_cli
+from tests.helpers import run_cli
 
 # 2,048 images in batches of 32: 64 steps an epoch, 192 in all; a checkpoint every 8 steps, so a
 # good share of the run's wall time is spent in checkpoint saves, where some kills must land. The
