@@ -246,6 +246,7 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
                                      "or --steps to train further")
             for warning in resumption_warnings(cfg, run_dir):
                 print(warning, file=sys.stderr)
+        train.make_mesh(cfg.devices)  # like the data below, checked before a new run's directory exists
         train_data = data.load_for_model(cfg, "train", data_dir)  # before a new run's directory: bad data leaves none
         test_data = data.load_for_model(cfg, "test", data_dir) if model.evaluate else None
         if resume is None:

@@ -48,10 +48,11 @@ def test_two_devices_match_one(data_dir):
     assert "max abs difference" in result.stdout
 
 
-def test_unavailable_devices_and_uneven_batches_are_one_line_errors(data_dir):
+def test_unavailable_devices_and_uneven_batches_are_one_line_errors(data_dir, tmp_path):
     env = {"GAN_LAB_DATA": str(data_dir)}
-    assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "4", env=env),
+    assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "4", env=env, cwd=tmp_path),
                           "--devices 4 is not available: there are 1")
+    assert not (tmp_path / "runs").exists()  # refused before any run directory is made
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     assert_one_line_error(run_cli("train", "dcgan", "--dataset", "mnist", "--devices", "2", "--batch-size", "33",
                                   env=env), "does not split evenly")
