@@ -34,9 +34,10 @@ def grid_labels(n: int):
     return jnp.arange(n, dtype=jnp.int32) % data.NUM_CLASSES
 
 
-def new_run_dir(cfg, out: str | Path | None) -> tuple[Path, files.RunLock]:
-    """A new run directory, created exclusively and locked for this process: two `train` commands in
-    the same second get two directories, and nothing already there is reused."""
+def new_run_dir(cfg, out: str | Path | None, runs_dir: str | Path = "runs") -> tuple[Path, files.RunLock]:
+    """A new run directory (`out`, or runs_dir/<model>-<dataset>-<time>), created exclusively and locked
+    for this process: two `train` commands in the same second get two directories, and nothing
+    already there is reused."""
     if out is not None:
         path = Path(out)
         holder = files.RunLock(path).holder() if path.is_dir() else None
@@ -50,7 +51,7 @@ def new_run_dir(cfg, out: str | Path | None) -> tuple[Path, files.RunLock]:
             lock.release()
             raise UserError(f"{path} already exists; choose another --out")
         return path, lock
-    base = Path("runs") / f"{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = Path(runs_dir) / f"{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     base.parent.mkdir(parents=True, exist_ok=True)
     path, n = base, 2
     while True:
@@ -219,8 +220,10 @@ def restore_for_resume(run_dir: Path, abstract):
     return restored.state, restored.step
 
 
-def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None) -> Path:
-    """Train cfg.model on cfg.dataset in a new run directory (or continue `resume`); returns the directory.
+def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None,
+              runs_dir: str | Path = "runs") -> Path:
+    """Train cfg.model on cfg.dataset in a new run directory (`out`, or a new one under `runs_dir`), or
+    continue `resume`; returns the directory.
 
     Whatever way training ends, the run directory holds a usable run: a checkpoint at every epoch's
     end, every cfg.checkpoint_every steps, at the last step, and when a signal stops it (Ctrl-C,
@@ -250,7 +253,7 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
         train_data = data.load_for_model(cfg, "train", data_dir)  # before a new run's directory: bad data leaves none
         test_data = data.load_for_model(cfg, "test", data_dir) if model.evaluate else None
         if resume is None:
-            run_dir, lock = new_run_dir(cfg, out) if writer else (Path(out), None)
+            run_dir, lock = new_run_dir(cfg, out, runs_dir) if writer else (Path(out), None)
         return _train_locked(model, cfg, run_dir, data_dir, show_progress, loop, step, train_data, test_data, writer)
     finally:
         if lock is not None:
@@ -428,17 +431,6 @@ def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=Non
         if run is None:
             print(f"no finished {model} run on {dataset} in {runs_dir}: training one "
                   f"({model} on {dataset}, {cfg.epochs} epochs, seed {cfg.seed})")
-            Path(runs_dir).mkdir(parents=True, exist_ok=True)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            run = train_run(cfg, out=free_directory(Path(runs_dir) / f"{model}-{dataset}-{stamp}"),
-                            data_dir=data_dir, show_progress=show_progress)
+            run = train_run(cfg, runs_dir=runs_dir, data_dir=data_dir, show_progress=show_progress)
         found[(model, dataset)] = run
     return found
-
-
-def free_directory(path: Path) -> Path:
-    """`path`, or path-2, path-3, ... if it exists (train_run then creates it exclusively)."""
-    candidate, n = Path(path), 2
-    while candidate.exists():
-        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
-    return candidate
