@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 
-# Before gan_lab is imported: XLA flags as users get them, but not the allocator setting, which
-# slows every compilation (gan_lab/runtime.py) and the suite is hundreds of small compilations.
+# Before JAX starts: XLA flags as users get them, but not the allocator setting, which slows every
+# compilation (gan_lab/runtime.py) and the suite is hundreds of small compilations.
 # tests/test_runtime.py checks the allocator setting in subprocesses. Subprocesses inherit this.
 os.environ.setdefault("GAN_LAB_CPU_TUNING", "xla")
+# The flags themselves, in this process too, not only in the CLI subprocesses that apply them: the
+# models' in-process tests must compile what a user's `gan_lab train` compiles (an XLA:CPU crash that
+# only the multi-output fusion flag triggers went unseen in ACGAN's registry tests without this).
+# Only the flags: runtime.configure() would also record them as a program's choice (runtime.APPLIED).
+from gan_lab import runtime  # noqa: E402  (imports no JAX)
+
+if "xla" in runtime.tuning_request()[0]:
+    os.environ["XLA_FLAGS"] = runtime.with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
 # Many tests (and the CLI subprocesses they start) compile the same tiny programs again: JAX's
 # persistent compilation cache compiles each of them once. One directory for the whole run, made by
 # the first process (pytest-xdist's workers and the CLI subprocesses inherit it) and removed by it.

@@ -19,6 +19,7 @@ real and fake trains D, the classifier and G through a third Adam at 1e-3 (G too
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
@@ -43,7 +44,11 @@ class AuxiliaryClassifierDiscriminator(nnx.Module):
 
 
 def class_cross_entropy(class_logits, labels):
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
+    """Mean softmax cross-entropy against one-hot labels. Not optax's *_with_integer_labels: its
+    gradient is a scatter-add, and with gan_lab's multi-output fusion flag (runtime.py) XLA:CPU
+    (jaxlib 0.10.2) fuses the real and fake halves' scatters into one kernel and aborts the process
+    while emitting it. The one-hot form has a dense gradient and the same value."""
+    return jnp.mean(optax.softmax_cross_entropy(class_logits, jax.nn.one_hot(labels, NUM_CLASSES)))
 
 
 def acgan_losses():
