@@ -3,6 +3,9 @@
     pip install -e .[bench]                  # PyTorch: the reference step only, never gan_lab
     python experiments/bench.py              # ~15 min; writes experiments/results/bench.md
     python experiments/bench.py --quick      # smoke run, ~2 min, writes nothing unless --out
+    python experiments/bench.py --model wgan-gp
+                                             # the heaviest step vs PyTorch with equal work, batch 64,
+                                             # ~6 min; writes experiments/results/bench-wgan-gp-<vendor>.md
     python experiments/bench.py --xla-flags "--xla_cpu_enable_fast_math=true"
                                              # adds gan_lab rows with extra XLA flags
 
@@ -44,6 +47,8 @@ RESULTS = HERE / "results" / "bench.md"
 TARGETS = {64: 1.5, 256: 1.25}  # issue 4: required gan_lab / PyTorch steps/s ratio per batch size
 TORCH_THREADS = 2
 Z_DIM = 62
+MODELS = ("dcgan", "wgan-gp")  # dcgan: the headline tables; wgan-gp: the heaviest step (issue 11)
+WGAN_GP_N_CRITIC = 5
 
 
 # --- what one step costs, from the layer shapes ----------------------------------------------------
@@ -176,7 +181,7 @@ def worker_gan_lab(args) -> dict:
     import jax
 
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
-    built = compile_training_step("dcgan", args.batch, images, labels, devices=args.devices)
+    built = compile_training_step(args.model, args.batch, images, labels, devices=args.devices)
     compiled, loop, images, labels, permutation = (built[k] for k in ("step", "loop", "images", "labels", "permutation"))
     first_step_seconds = built["compile_s"]
     cost = compiled.cost_analysis()
@@ -216,17 +221,32 @@ def worker_torch(args) -> dict:
     torch.manual_seed(0)
     images, _ = data.load_split("mnist", "train", args.data_dir)
     real = torch.from_numpy(np.ascontiguousarray(data.to_model_range(images).transpose(0, 3, 1, 2)))
-    generator, discriminator = ref.Generator(Z_DIM), ref.Discriminator(1)
-    step = ref.make_step(generator, discriminator, generator_forward_once=args.generator_forward_once)
     order = torch.randperm(real.shape[0])
     state = {"i": 0}
 
+    def next_batch():
+        start = (state["i"] * args.batch) % (real.shape[0] - args.batch)
+        state["i"] += 1
+        return real[order[start : start + args.batch]]
+
+    if args.model == "wgan-gp":  # its paper's defaults, as gan_lab's models/wgan_gp.py
+        generator, discriminator = ref.Generator(Z_DIM), ref.Discriminator(1, batch_norm=False, output_bias=False)
+        wgan_gp_step = ref.make_wgan_gp_step(generator, discriminator, n_critic=WGAN_GP_N_CRITIC)
+
+        def step():  # n_critic real batches, latents and interpolation coefficients per step
+            shape = (WGAN_GP_N_CRITIC, args.batch)
+            return wgan_gp_step(torch.stack([next_batch() for _ in range(WGAN_GP_N_CRITIC)]),
+                                torch.randn(*shape, Z_DIM), torch.rand(*shape, 1, 1, 1))
+    else:
+        generator, discriminator = ref.Generator(Z_DIM), ref.Discriminator(1)
+        dcgan_step = ref.make_step(generator, discriminator, generator_forward_once=args.generator_forward_once)
+
+        def step():
+            return dcgan_step(next_batch(), torch.randn(args.batch, Z_DIM))
+
     def run_steps(n):
         for _ in range(n):
-            start = (state["i"] * args.batch) % (real.shape[0] - args.batch)
-            batch = real[order[start : start + args.batch]]
-            state["losses"] = step(batch, torch.randn(args.batch, Z_DIM))
-            state["i"] += 1
+            state["losses"] = step()
 
     started = time.perf_counter()
     run_steps(1)
@@ -288,7 +308,7 @@ def measure(kind: str, args, batch: int = 0, variant: dict | None = None) -> dic
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
            "--steps", str(args.steps_for[batch] if batch else 0), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--matmul-size", str(args.matmul_size),
-           "--matmul-repeats", str(args.matmul_repeats), *variant.get("worker_args", [])]
+           "--matmul-repeats", str(args.matmul_repeats), "--model", args.model, *variant.get("worker_args", [])]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     busy0, total0 = cpu_jiffies()
@@ -460,7 +480,10 @@ def variants(args) -> dict[str, dict]:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few steps, short idle waits")
-    parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--model", choices=MODELS, default="dcgan",
+                        help="dcgan (default): the full table, experiments/results/bench.md; wgan-gp: gan_lab vs the "
+                             "PyTorch step with equal work (experiments/results/bench-wgan-gp-<vendor>.md)")
+    parser.add_argument("--batches", type=int, nargs="+", default=None, help="default: 64 256 (dcgan), 64 (wgan-gp)")
     parser.add_argument("--out", type=Path, default=None, help=f"markdown file (default {RESULTS}, none with --quick)")
     parser.add_argument("--idle-timeout", type=float, default=None, help="seconds to wait for an idle machine")
     parser.add_argument("--data-dir", default=None, help="MNIST location (default: gan_lab's usual search)")
@@ -474,6 +497,8 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-size", type=int, default=2048, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-repeats", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=None, help="--model other than dcgan: alternating rounds "
+                        "of fresh processes (default 3; 1 with --quick)")
     parser.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--same-malloc", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generator-forward-once", action="store_true", help=argparse.SUPPRESS)
@@ -484,10 +509,15 @@ def parse_args(argv=None):
         args.warmup = 1 if args.quick else 3
     if args.matmul_repeats is None:
         args.matmul_repeats = 3 if args.quick else 10
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     if args.idle_timeout is None:
         args.idle_timeout = 5 if args.quick else 60
+    if args.batches is None:
+        args.batches = [64, 256] if args.model == "dcgan" else [64]
     # ~2 s per repeat at the speeds measured here: enough steps to average over, few enough for ~15 min in all.
-    args.steps_for = {b: (2 if args.quick else max(4, 1024 // b)) for b in args.batches}
+    per_step = WGAN_GP_N_CRITIC * 2 if args.model == "wgan-gp" else 1  # a WGAN-GP step is ~10 DCGAN steps' work
+    args.steps_for = {b: (2 if args.quick else max(4, 1024 // (b * per_step))) for b in args.batches}
     return args
 
 
@@ -498,12 +528,70 @@ def main(argv=None) -> None:
         run_worker(args)
         return
     print(f"benchmarking on {cpu_model()}: each measurement in a fresh process, after an idle wait", flush=True)
+    if args.model != "dcgan":
+        model_comparison(args)
+        return
     peaks = {"JAX": measure("peak-jax", args), "PyTorch": measure("peak-torch", args)}
     results = {}
     for batch in args.batches:
         for name, variant in variants(args).items():
             results[(name, batch)] = measure(variant["worker"], args, batch, variant)
     publish(report(args, peaks, results), args.out or (None if args.quick else RESULTS))
+
+
+def cpu_vendor() -> str:
+    """'amd', 'intel' or what /proc/cpuinfo says: results of each vendor are kept in their own file."""
+    vendor = cpu_field("vendor_id")
+    return {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(vendor, vendor.lower() or "unknown")
+
+
+def model_comparison(args) -> None:
+    """Another model's step (e.g. wgan-gp) against the PyTorch step with equal work: gan_lab as the
+    `gan_lab` command runs it and plain PyTorch eager, alternating fresh processes for `rounds`."""
+    rows = {"gan_lab": {"worker": "gan_lab", "label": "gan_lab (JAX)"},
+            "torch": {"worker": "torch", "label": "PyTorch eager", "env": {"GAN_LAB_CPU_TUNING": "0"}}}
+    results = {(name, batch): [] for name in rows for batch in args.batches}
+    for _ in range(args.rounds):  # alternating: a machine that gets busier slows both alike
+        for batch in args.batches:
+            for name, row in rows.items():
+                results[(name, batch)].append(measure(row["worker"], args, batch, {"name": name, **row}))
+    v = versions()
+    lines = [
+        f"# {args.model} training step: gan_lab (JAX/Flax) vs PyTorch eager with equal work",
+        "",
+        f"Produced by `python experiments/bench.py --model {args.model}{' --quick' if args.quick else ''}` on "
+        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, in {(time.monotonic() - args.started) / 60:.1f} min; "
+        f"{platform.node()}, {os.cpu_count()} CPUs, {cpu_model()}; "
+        + ", ".join(f"{name} {version}" for name, version in v.items()) + f"; PyTorch threads: {TORCH_THREADS}.",
+        "",
+        f"One step = {WGAN_GP_N_CRITIC} critic updates (each on its own real batch, with the gradient penalty's "
+        "double backward) and one G update, the paper's defaults in both frameworks (experiments/torch_reference.py "
+        "make_wgan_gp_step; tests/test_torch_reference.py checks it computes gan_lab's losses and weights). "
+        f"{args.rounds} rounds of fresh processes, alternating; each: median steps/s of {args.repeats} repeats "
+        f"after {args.warmup} warm-up steps.",
+        "",
+        "| batch | framework | steps/s per round (median of repeats) | median | first step (s) | peak RSS (MB) | "
+        "parameters | starts idle | others' CPU (cores, max) |",
+        "|---:|---|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for batch in args.batches:
+        for name, row in rows.items():
+            runs = results[(name, batch)]
+            medians = [statistics.median(r["rates"]) for r in runs]
+            lines.append(f"| {batch} | {row['label']} | {', '.join(f'{m:.2f}' for m in medians)} | "
+                         f"**{statistics.median(medians):.2f}** | {statistics.median(r['first_step_s'] for r in runs):.1f} | "
+                         f"{max(r['max_rss_mb'] for r in runs):.0f} | {runs[0]['params']:,} | "
+                         f"{sum(r['idle'] for r in runs)}/{len(runs)} | {max(r['others_cores'] for r in runs):.2f} |")
+    lines.append("")
+    for batch in args.batches:
+        ours = statistics.median(statistics.median(r["rates"]) for r in results[("gan_lab", batch)])
+        theirs = statistics.median(statistics.median(r["rates"]) for r in results[("torch", batch)])
+        lines.append(f"Batch {batch}: gan_lab / PyTorch eager = **{ours / theirs:.2f}x** steps/s"
+                     f" ({'not slower' if ours >= theirs else 'SLOWER'}).")
+    counts = {r[0]["params"] for r in results.values()}
+    lines += ["", f"Parameter counts equal across frameworks: {'yes' if len(counts) == 1 else 'NO: ' + str(counts)}."]
+    out = args.out or (None if args.quick else HERE / "results" / f"bench-{args.model}-{cpu_vendor()}.md")
+    publish("\n".join(lines) + "\n", out)
 
 
 def publish(text: str, out: Path | None) -> None:

@@ -1,4 +1,6 @@
-"""gan_lab's DCGAN training step in PyTorch eager: the reference experiments/bench.py times against.
+"""gan_lab's DCGAN and WGAN-GP training steps in PyTorch eager: the references experiments/bench.py
+times against (the WGAN-GP step: `make_wgan_gp_step`, checked against gan_lab's penalty in
+tests/test_torch_reference.py).
 
 Same networks as gan_lab.nets (the infoGAN MNIST backbone), same step as gan_lab.models.gan:
 D is updated on (real, G(z)), then G is updated through the *updated* D with the same z; G runs
@@ -39,7 +41,8 @@ def init_weights(module: nn.Module) -> None:
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(layer.weight, 0.0, 0.02)
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
         elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(layer.weight, 1.0, 0.02)
             nn.init.zeros_(layer.bias)
@@ -67,15 +70,17 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """x (B, C, 28, 28) -> conv 64-LReLU -> conv 128-BN-LReLU -> FC1024-BN-LReLU -> FC1 (a logit)."""
+    """x (B, C, 28, 28) -> conv 64-LReLU -> conv 128-BN-LReLU -> FC1024-BN-LReLU -> FC1 (a logit).
 
-    def __init__(self, in_channels: int = 1, width: float = 1.0):
+    batch_norm=False, output_bias=False: gan_lab's WGAN critic (models/wgan.py make_critic)."""
+
+    def __init__(self, in_channels: int = 1, width: float = 1.0, batch_norm: bool = True, output_bias: bool = True):
         super().__init__()
         c14, c7, fc = channels(64, width), channels(128, width), channels(1024, width)
         self.conv1 = nn.Conv2d(in_channels, c14, 4, 2, 1)
-        self.conv2, self.bn2 = nn.Conv2d(c14, c7, 4, 2, 1), nn.BatchNorm2d(c7)
-        self.fc1, self.bn3 = nn.Linear(7 * 7 * c7, fc), nn.BatchNorm1d(fc)
-        self.fc2 = nn.Linear(fc, 1)
+        self.conv2, self.bn2 = nn.Conv2d(c14, c7, 4, 2, 1), nn.BatchNorm2d(c7) if batch_norm else nn.Identity()
+        self.fc1, self.bn3 = nn.Linear(7 * 7 * c7, fc), nn.BatchNorm1d(fc) if batch_norm else nn.Identity()
+        self.fc2 = nn.Linear(fc, 1, bias=output_bias)
         init_weights(self)
 
     def forward(self, x):
@@ -139,6 +144,47 @@ def make_step(generator: Generator, discriminator: Discriminator, lr=2e-4, betas
     return step
 
 
+def gradient_penalty(critic: Discriminator, real, fake, alpha, weight: float):
+    """WGAN-GP's weight * mean((||grad D(xhat)||_2 - 1)^2), xhat = alpha real + (1 - alpha) fake, alpha
+    (B, 1, 1, 1) one per sample, the norm over all of a sample's pixels, on the critic's raw output:
+    gan_lab's models/penalties.py. create_graph=True: the penalty's own gradient (a double backward)."""
+    points = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
+    (grads,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
+    norms = grads.flatten(1).norm(dim=1)
+    return weight * ((norms - 1.0) ** 2).mean()
+
+
+def make_wgan_gp_step(generator: Generator, critic: Discriminator, lr=1e-4, betas=(0.0, 0.9), n_critic: int = 5,
+                      gp_weight: float = 10.0):
+    """`step(real_batches (n_critic, B, C, H, W), zs (n_critic, B, z), alphas (n_critic, B, 1, 1, 1))
+    -> (d_loss, g_loss)`: gan_lab's WGAN-GP step (models/adversarial.py plain_step): n_critic critic
+    updates, each on its own real batch and latent, then one G update through the updated critic with
+    the last critic update's latent. G runs in train mode throughout; Adam(1e-4, (0, 0.9)) for both."""
+    g_opt = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    d_opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+    d_params = list(critic.parameters())
+
+    def step(real_batches, zs, alphas):
+        for real, z, alpha in zip(real_batches, zs, alphas):
+            with torch.no_grad():
+                fake = generator(z)
+            d_opt.zero_grad(set_to_none=True)
+            d_loss = critic(fake).mean() - critic(real).mean() + gradient_penalty(critic, real, fake, alpha, gp_weight)
+            d_loss.backward()
+            d_opt.step()
+        for p in d_params:
+            p.requires_grad_(False)
+        g_opt.zero_grad(set_to_none=True)
+        g_loss = -critic(generator(zs[-1])).mean()
+        g_loss.backward()
+        g_opt.step()
+        for p in d_params:
+            p.requires_grad_(True)
+        return d_loss.detach(), g_loss.detach()
+
+    return step
+
+
 # --- weights from gan_lab -----------------------------------------------------------------------
 
 
@@ -160,13 +206,15 @@ def _set(tensor: torch.Tensor, value: torch.Tensor) -> None:
 
 
 def _copy_linear(layer: nn.Linear, params, rows=None, cols=None) -> None:
-    weight, bias = _array(params["kernel"]).T, _array(params["bias"])  # Flax kernel is (in, out)
+    weight = _array(params["kernel"]).T  # Flax kernel is (in, out)
+    bias = _array(params["bias"]) if "bias" in params else None
     if rows is not None:
-        weight, bias = weight[rows], bias[rows]
+        weight, bias = weight[rows], None if bias is None else bias[rows]
     if cols is not None:
         weight = weight[:, cols]
     _set(layer.weight, weight)
-    _set(layer.bias, bias)
+    if layer.bias is not None:
+        _set(layer.bias, bias)
 
 
 def _copy_batch_norm(layer: nn.modules.batchnorm._BatchNorm, params, stats, order=None) -> None:
@@ -202,9 +250,10 @@ def copy_gan_lab_weights(generator: Generator, discriminator: Discriminator, g_p
     d_order = _nhwc_feature_order(discriminator.conv2.out_channels)
     _copy_conv(discriminator.conv1, d_params["conv1"])
     _copy_conv(discriminator.conv2, d_params["conv2"])
-    _copy_batch_norm(discriminator.bn2, d_params["bn2"], d_rest["bn2"])
     _copy_linear(discriminator.fc1, d_params["fc1"], cols=d_order)
-    _copy_batch_norm(discriminator.bn3, d_params["bn3"], d_rest["bn3"])
+    if isinstance(discriminator.bn2, nn.BatchNorm2d):  # not in a WGAN critic
+        _copy_batch_norm(discriminator.bn2, d_params["bn2"], d_rest["bn2"])
+        _copy_batch_norm(discriminator.bn3, d_params["bn3"], d_rest["bn3"])
     _copy_linear(discriminator.fc2, d_params["fc2"])
 
 

@@ -199,6 +199,74 @@ def label_accuracy(logits: np.ndarray, requested_labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(logits).argmax(axis=1) == np.asarray(requested_labels)))
 
 
+# --- per class, and memorisation ------------------------------------------------------------
+
+MIN_CLASS_SAMPLES = 50  # fewer fakes of a class than this: its FD is not estimated (None)
+
+
+def coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = NEIGHBOURS) -> float:
+    """Coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics"): the fraction of real
+    points whose k-NN ball (radius: the k-th nearest other real point) holds at least one fake point.
+    Unlike recall it is not inflated by a few fakes with huge k-NN balls of their own."""
+    real = np.asarray(real_features, np.float32)
+    fake = np.asarray(fake_features, np.float32)
+    if len(fake) == 0:
+        return 0.0
+    radii = knn_radii_squared(real, k)
+    covered = np.zeros(len(real), bool)
+    for start in range(0, len(fake), CHUNK):
+        covered |= np.any(_squared_distances(fake[start:start + CHUNK], real) <= radii[None, :], axis=0)
+    return float(covered.mean())
+
+
+def per_class_metrics(fake_features, fake_classes, real_features, real_classes, n_classes: int = 10) -> dict:
+    """FD and coverage of each class c: the fakes of class c (asked for, or as the evaluator sees
+    them) against the real images of class c. {"fd": [..], "coverage": [..], "n_fake": [..]}; a
+    class with fewer than MIN_CLASS_SAMPLES fakes has FD None (a covariance from a handful of
+    points is noise) and its coverage as measured (low: the model rarely draws it)."""
+    fake_classes, real_classes = np.asarray(fake_classes), np.asarray(real_classes)
+    fds, coverages, counts = [], [], []
+    for c in range(n_classes):
+        fake, real = fake_features[fake_classes == c], real_features[real_classes == c]
+        counts.append(int(len(fake)))
+        fds.append(frechet_distance(fake, real) if len(fake) >= MIN_CLASS_SAMPLES else None)
+        coverages.append(coverage(real, fake))
+    return {"fd": fds, "coverage": coverages, "n_fake": counts}
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance, index) of each query's nearest reference point, in blocks of CHUNK queries."""
+    queries, references = np.asarray(queries, np.float32), np.asarray(references, np.float32)
+    distances, indices = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
+    for start in range(0, len(queries), CHUNK):
+        d2 = _squared_distances(queries[start:start + CHUNK], references)
+        nearest = d2.argmin(axis=1)
+        indices[start:start + CHUNK] = nearest
+        distances[start:start + CHUNK] = np.sqrt(d2[np.arange(len(nearest)), nearest])
+    return distances, indices
+
+
+MEMORISATION_EXAMPLES = 8  # the samples closest to the training set, kept for a sheet beside their neighbours
+
+
+def memorisation(fake_features, train_features, test_features) -> dict:
+    """How close samples come to the training images, against how close unseen real images do.
+
+    The threshold is the smallest distance from any test image to its nearest training image: a sample
+    nearer a training image than that is nearer than real, unseen data ever gets, a sign of a copy.
+    `memorised_fraction` is the fraction of samples under it; the medians put it in scale. The indices
+    of the MEMORISATION_EXAMPLES closest samples and of their nearest training images are kept."""
+    fake_distances, fake_nearest = nearest_neighbours(fake_features, train_features)
+    test_distances, _ = nearest_neighbours(test_features, train_features)
+    threshold = float(test_distances.min())
+    closest = np.argsort(fake_distances)[:MEMORISATION_EXAMPLES]
+    return {"memorised_fraction": float(np.mean(fake_distances < threshold)), "threshold": threshold,
+            "median_sample_to_train": float(np.median(fake_distances)),
+            "median_test_to_train": float(np.median(test_distances)),
+            "closest_samples": closest.tolist(), "their_nearest_train": fake_nearest[closest].tolist(),
+            "their_distances": fake_distances[closest].tolist()}
+
+
 # --- everything at once -------------------------------------------------------------------
 
 def metrics_from_outputs(fake_features, fake_logits, real_features, labels=None, seed: int = 0) -> dict:
@@ -237,6 +305,20 @@ def evaluate_samples(images, test_images, dataset: str, labels=None, seed: int =
         "n_real": len(real_features),
         **metrics_from_outputs(fake_features, fake_logits, real_features, labels, seed),
     }
+
+
+def evaluate_in_detail(images, dataset: str, test_images, test_labels, train_features, labels=None) -> dict:
+    """Per-class FD and coverage, and the memorisation check, of generated `images` (float32 in
+    [-1, 1]). A sample's class is the one it was asked for (`labels`, conditional models), else the
+    evaluator's prediction; real images are grouped by their true labels. `train_features`: the
+    evaluator's features of the training images (`load_evaluator(dataset).features`)."""
+    evaluator = load_evaluator(dataset)
+    fake_features, fake_logits = evaluator.features_and_logits(images)
+    test_features = evaluator.features(test_images)
+    fake_classes = np.asarray(labels) if labels is not None else np.asarray(fake_logits).argmax(axis=1)
+    return {"per_class": {"classes_from": "requested labels" if labels is not None else "evaluator predictions",
+                          **per_class_metrics(fake_features, fake_classes, test_features, test_labels)},
+            "memorisation": memorisation(fake_features, train_features, test_features)}
 
 
 def format_report(results: dict) -> list[str]:

@@ -309,3 +309,44 @@ def test_missing_or_corrupt_weights_say_how_to_regenerate(tmp_path, monkeypatch)
 
     with pytest.raises(UserError, match="unknown dataset 'cifar10'"):
         evaluator.load_evaluator("cifar10")
+
+
+# --- per class and memorisation ----------------------------------------------------------
+
+def test_per_class_metrics_find_the_classes_a_generator_drops(data_dir):
+    """Training images of classes 0-4 as the 'samples': their classes are near the real ones, the
+    classes 5-9 they lack get no FD (too few samples) and no coverage."""
+    test_features, _, test_labels = evaluated(data_dir, "mnist", "test")
+    features, logits = generated(data_dir, "mnist", "classes 0-4")
+    result = metrics.per_class_metrics(features, logits.argmax(axis=1), test_features, test_labels)
+    assert all(fd is not None and fd < 50 for fd in result["fd"][:5])
+    assert result["fd"][5:] == [None] * 5 and max(result["coverage"][5:]) < 0.05
+    assert min(result["coverage"][:5]) > 0.5
+    assert sum(result["n_fake"]) == len(features)
+
+
+def test_coverage_on_points_on_a_line():
+    real = np.arange(10, dtype=np.float32)[:, None]  # k=3 radius of every point: 2 (edges: 3)
+    assert metrics.coverage(real, real[:5] + 0.1) == pytest.approx(0.7)  # 0..4 covered, and 5, 6 (within 2 of 4.1)
+    assert metrics.coverage(real, np.array([[100.0]], np.float32)) == 0.0
+    assert metrics.coverage(real, np.zeros((0, 1), np.float32)) == 0.0
+
+
+def test_nearest_neighbours_match_a_brute_force_search():
+    rng = np.random.default_rng(0)
+    queries, references = rng.normal(size=(2500, 5)), rng.normal(size=(700, 5))  # > one CHUNK of queries
+    distances, indices = metrics.nearest_neighbours(queries, references)
+    full = np.linalg.norm(queries[:, None] - references[None], axis=-1)
+    np.testing.assert_array_equal(indices, full.argmin(axis=1))
+    np.testing.assert_allclose(distances, full.min(axis=1), rtol=1e-4, atol=1e-4)
+
+
+def test_memorisation_flags_copies_of_training_images_and_not_fresh_ones(data_dir):
+    train_features = evaluated(data_dir, "mnist", "train", 4000)[0]
+    test_features = evaluated(data_dir, "mnist", "test", 2000)[0]
+    copies = metrics.memorisation(train_features[:1000], train_features, test_features)
+    assert copies["memorised_fraction"] == 1.0  # each is at distance 0 from itself
+    assert copies["their_nearest_train"] == copies["closest_samples"]
+    fresh = metrics.memorisation(evaluated(data_dir, "mnist", "test")[0][5000:6000], train_features, test_features)
+    assert fresh["memorised_fraction"] < 0.01  # unseen real images are not copies
+    assert fresh["median_sample_to_train"] == pytest.approx(fresh["median_test_to_train"], rel=0.1)

@@ -1,0 +1,164 @@
+"""A study: every (model, dataset, training seed) trained with one budget and scored, one job at a time.
+
+Each job is an ordinary run directory under the study directory (STUDY_DIR/<model>-<dataset>-seed<k>),
+trained by runs.train_run, so everything a run guarantees holds for a job: checkpoints during training,
+Ctrl-C/SIGTERM saving before exit, `--resume` after a kill. A job's scores are written to its
+result.json as soon as it ends; a study started again skips jobs with a result, resumes a job that
+was cut short from its newest checkpoint, and scores a job whose training had finished. Nothing is
+counted twice: a job's result is its own file, written once.
+
+The budget is the same number of training images for every model (an epoch is the whole training
+set, whatever the model's batch size or critic steps). Each result records the training wall time
+and steps/s (compilation included), so quality per second can be read beside quality per epoch.
+
+Scores: each trained model is scored with `sample_seeds` independent sample draws (10,000 images
+each by default) against the test set, so the spread over sample draws can be told apart from the
+spread over training seeds (issue 12).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from gan_lab import config as config_lib
+from gan_lab import data, evaluation, files, runs
+from gan_lab.errors import UserError
+
+STUDY_FILE = "study.json"  # the study's settings, fixed when it starts
+RESULT_FILE = "result.json"  # a finished job's scores, in its run directory
+CHECKPOINT_EVERY = 200  # steps: a killed job loses at most this much training
+
+
+class Job(NamedTuple):
+    model: str
+    dataset: str
+    seed: int  # the training seed
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.dataset}-seed{self.seed}"
+
+
+def plan(models, datasets, seeds) -> list[Job]:
+    """Seed-major order: every model's first seed on both datasets before any second seed, so a study
+    stopped early already compares every model."""
+    return [Job(model, dataset, seed) for seed in seeds for dataset in datasets for model in models]
+
+
+def job_config(job: Job, training: dict):
+    """The job's run config: the study's training settings (those that apply to the model)."""
+    return config_lib.make_config(job.model, {**training, "dataset": job.dataset, "seed": job.seed,
+                                              "checkpoint_every": CHECKPOINT_EVERY}, strict=False)
+
+
+def fix_settings(study_dir: Path, settings: dict) -> None:
+    """Record the study's settings when it starts; refuse to continue it with other ones (its results
+    would not be comparable)."""
+    path = study_dir / STUDY_FILE
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != settings:
+            changed = sorted(k for k in settings.keys() | saved.keys() if settings.get(k) != saved.get(k))
+            raise UserError(f"{study_dir} is a study with other settings ({', '.join(changed)} differ: "
+                            f"{ {k: saved.get(k) for k in changed} }); continue it with those, or give another "
+                            "study directory")
+        return
+    study_dir.mkdir(parents=True, exist_ok=True)
+    files.replace_atomically(path, json.dumps(settings, indent=2) + "\n")
+
+
+def training_seconds(run_dir: Path) -> tuple[float, int]:
+    """(wall seconds spent training, number of training sessions) from metrics.jsonl: each session's
+    records carry the time since that session started (compilation included), so a resumed job adds
+    up its sessions. Steps a kill made it redo are counted: they were paid for."""
+    total, sessions, previous = 0.0, 0, None
+    for record in runs.read_metrics(run_dir):
+        if "time" not in record:
+            continue
+        if previous is None or record["time"] < previous:  # a new session started
+            total += previous or 0.0
+            sessions += 1
+        previous = record["time"]
+    return total + (previous or 0.0), sessions
+
+
+def train_job(study_dir: Path, job: Job, training: dict, data_dir=None, show_progress: bool = False) -> Path:
+    """Train the job's run to its end: a new run, or the resumption of one cut short."""
+    run_dir = study_dir / job.name
+    cfg = job_config(job, training)
+    if (run_dir / "config.json").exists():
+        try:
+            # To the study's budget, whatever limit the run had when it stopped (--steps is resumable).
+            budget = {"epochs": cfg.epochs, "steps": cfg.steps}
+            resumed = runs.resume_config(run_dir, budget, clear=("steps",) if cfg.steps is None else ())
+            runs.train_run(resumed, data_dir=data_dir, show_progress=show_progress, resume=run_dir)
+        except runs.NothingToTrain:
+            pass  # trained to its end before it was stopped: only the scoring is left
+    else:
+        runs.train_run(cfg, out=run_dir, data_dir=data_dir, show_progress=show_progress)
+    return run_dir
+
+
+def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None) -> dict:
+    """The job's result: every metric for each sample draw, and what the training cost."""
+    trained = runs.load_trained(run_dir)
+    cfg, model, state, step = trained
+    test_images = evaluation.test_set(cfg, data_dir)
+    elbo = evaluation.elbo_scorer(cfg, model, data_dir)
+    # The first draw also gets the per-class metrics and the memorisation check (they need the
+    # training set's features; one draw is enough for them).
+    scores = [evaluation.score(cfg, model, state, test_images, n_eval, seed, elbo, data_dir, detail=i == 0)
+              for i, seed in enumerate(sample_seeds)]
+    seconds, sessions = training_seconds(run_dir)
+    images = step * cfg.batch_size * model.batches_per_step
+    return {"job": job._asdict(), "steps": step, "training_images": images,
+            "epochs": images / (cfg.subset or data.SPLIT_SIZES["train"]),
+            "train_seconds": seconds, "training_sessions": sessions, "steps_per_sec": step / seconds if seconds else None,
+            "sample_seeds": list(sample_seeds), "scores": scores}
+
+
+def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds, data_dir=None) -> dict:
+    """A job's result: read if it has one, else trained (or resumed) and scored, and written."""
+    path = study_dir / job.name / RESULT_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    run_dir = train_job(study_dir, job, training, data_dir)
+    result = score_job(run_dir, job, n_eval, sample_seeds, data_dir)
+    files.replace_atomically(path, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sample_seeds, data_dir=None,
+              known: dict | None = None, show_progress: bool = True) -> dict[Job, dict]:
+    """Every job's result, training and scoring those without one; `known` ({job name: result}, e.g.
+    results kept in the repository from another machine) counts as done. A progress bar over the
+    whole study shows its ETA."""
+    from tqdm.auto import tqdm
+
+    study_dir = Path(study_dir)
+    fix_settings(study_dir, {"training": training, "n_eval": n_eval, "sample_seeds": list(sample_seeds)})
+    known = known or {}
+    results = {}
+    pending = []
+    for job in jobs:
+        path = study_dir / job.name / RESULT_FILE
+        if job.name in known:
+            results[job] = known[job.name]
+        elif path.exists():
+            results[job] = json.loads(path.read_text())
+        else:
+            pending.append(job)
+    with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job", desc="study",
+              disable=not show_progress) as bar:
+        for job in pending:
+            bar.set_postfix_str(job.name)
+            started = time.perf_counter()
+            results[job] = run_job(study_dir, job, training, n_eval, sample_seeds, data_dir)
+            fd = sum(s["fd"] for s in results[job]["scores"]) / len(results[job]["scores"])
+            bar.write(f"{job.name}: FD {fd:.1f}, trained {results[job]['train_seconds']:.0f} s "
+                      f"({time.perf_counter() - started:.0f} s with scoring)")
+            bar.update()
+    return {job: results[job] for job in jobs}

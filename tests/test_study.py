@@ -1,0 +1,63 @@
+"""gan_lab/study.py: one job per (model, dataset, seed), written when it ends, continued where it stopped."""
+
+import json
+
+import pytest
+
+from gan_lab import runs, study
+from gan_lab.errors import UserError
+from tests.helpers import TINY
+
+TRAINING = {**TINY, "epochs": 1, "subset": 128}  # 4 steps of 32 images
+N_EVAL, SAMPLE_SEEDS = 200, (0, 1)
+
+
+def test_training_seconds_adds_up_the_sessions_of_a_resumed_run(tmp_path):
+    records = [{"step": 1, "time": 5.0}, {"step": 2, "time": 7.0},  # session 1, killed after step 2
+               {"step": 2, "time": 4.0}, {"step": 3, "time": 6.5},  # session 2 redid step 2
+               {"step": 3, "fd": 12.0}]  # an evaluation record has no time
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert study.training_seconds(tmp_path) == (7.0 + 6.5, 2)
+
+
+def test_plan_is_seed_major():
+    jobs = study.plan(["dcgan", "vae"], ["mnist", "fashion-mnist"], range(2))
+    assert [j.seed for j in jobs] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert jobs[0].name == "dcgan-mnist-seed0"
+
+
+def test_a_study_writes_each_job_resumes_a_cut_job_and_never_trains_twice(tmp_path, data_dir):
+    jobs = study.plan(["dcgan"], ["mnist"], range(2))
+    # Job seed1 was stopped after 2 of its 4 steps (as a kill after a checkpoint leaves it).
+    cut = study.job_config(jobs[1], {**TRAINING, "steps": 2})
+    runs.train_run(cut, out=tmp_path / jobs[1].name, data_dir=data_dir, show_progress=False)
+
+    results = study.run_study(tmp_path, jobs, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
+    for job in jobs:
+        result = json.loads((tmp_path / job.name / study.RESULT_FILE).read_text())
+        assert result == results[job]
+        assert result["steps"] == 4 and result["training_images"] == 128 and result["epochs"] == 128 / 128
+        assert len(result["scores"]) == len(SAMPLE_SEEDS)
+        assert result["scores"][0]["fd"] != result["scores"][1]["fd"]  # two independent sample draws
+        assert result["train_seconds"] > 0
+    assert results[jobs[1]]["training_sessions"] == 2 and results[jobs[0]]["training_sessions"] == 1
+    assert runs.load_trained(tmp_path / jobs[1].name).step == 4  # resumed to the end, not restarted
+
+    # Run again: every job has its result, so nothing is trained or scored again.
+    stamps = {job: (tmp_path / job.name / study.RESULT_FILE).stat().st_mtime_ns for job in jobs}
+    again = study.run_study(tmp_path, jobs, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
+    assert again == results
+    assert stamps == {job: (tmp_path / job.name / study.RESULT_FILE).stat().st_mtime_ns for job in jobs}
+
+    # The same directory with another budget is refused: its results would not be comparable.
+    with pytest.raises(UserError, match="other settings"):
+        study.run_study(tmp_path, jobs, {**TRAINING, "epochs": 2}, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
+
+
+def test_a_job_whose_training_ended_before_its_scoring_is_only_scored(tmp_path, data_dir):
+    job = study.Job("dcgan", "mnist", 0)
+    runs.train_run(study.job_config(job, TRAINING), out=tmp_path / job.name, data_dir=data_dir, show_progress=False)
+    before = (tmp_path / job.name / "metrics.jsonl").read_text()
+    result = study.run_job(tmp_path, job, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir)
+    assert result["steps"] == 4 and result["training_sessions"] == 1
+    assert (tmp_path / job.name / "metrics.jsonl").read_text() == before  # not trained again
