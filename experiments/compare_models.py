@@ -231,6 +231,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: width 0.125, 512 images, 2 seeds")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write the tables from the jobs finished so far (e.g. while the study runs)")
     args = parser.parse_args()
     if args.quick:
         args.width, args.subset, args.seeds, args.n_eval = 0.125, 512, 2, 1000
@@ -244,8 +246,13 @@ def main() -> None:
 
     started = time.perf_counter()
     jobs = study.plan(models, DATASETS, range(args.seeds))
-    results = study.run_study(OUT / tag, jobs, training, args.n_eval, range(args.sample_seeds), args.data_dir,
-                              known={} if args.quick else kept_results(tag), show_progress=not args.no_progress)
+    known = {} if args.quick else kept_results(tag)
+    if args.report_only:
+        results = study.finished(OUT / tag, jobs, known)
+        args.skip_ttq = True
+    else:
+        results = study.run_study(OUT / tag, jobs, training, args.n_eval, range(args.sample_seeds), args.data_dir,
+                                  known=known, show_progress=not args.no_progress)
     if not args.quick:
         keep_results(tag, results)
     rows, fingerprints = [], {}
@@ -259,7 +266,8 @@ def main() -> None:
         lines += ["", *time_to_quality(args)]
     minutes = (time.perf_counter() - started) / 60
     hours = sum(r["train_seconds"] for r in results.values()) / 3600
-    settings = (f"Settings: {args.epochs} epoch(s) per model ({args.subset or 60000} training images), width "
+    done = f"{len(results)} of {len(jobs)} jobs finished" + (" (the study is still running)" if len(results) < len(jobs) else "")
+    settings = (f"{done}. Settings: {args.epochs} epoch(s) per model ({args.subset or 60000} training images), width "
                 f"{args.width}, {args.seeds} training seeds, each scored on {args.sample_seeds} draws of {args.n_eval} "
                 f"generated vs the 10,000 test images. Command: `python {' '.join(sys.argv)}`; training took "
                 f"{hours:.1f} h in all (sum over jobs, on this machine's CPU); this invocation {minutes:.0f} min. "

@@ -13,35 +13,29 @@ from gan_lab import data, metrics, sampling
 EVAL_SAMPLES = 10_000
 
 
-def score(cfg, model, state, test_images, n: int = EVAL_SAMPLES, seed: int = 0, elbo=None, data_dir=None,
+def score(cfg, model, state, n: int = EVAL_SAMPLES, seed: int = 0, elbo=None, data_dir=None,
           detail: bool = False) -> dict:
-    """Every metric for one model state. Generated images go through uint8, exactly like the real ones
-    (and like `gan_lab sample --n`), so both sets are quantised the same way. detail=True adds the
-    per-class metrics and the memorisation check (metrics.evaluate_in_detail; reads the training set)."""
+    """Every metric for one model state against the test set. Generated images go through uint8,
+    exactly like the real ones (and like `gan_lab sample --n`), so both sets are quantised the same
+    way. detail=True adds the per-class metrics and the memorisation check (metrics.evaluate_in_detail)."""
     generated, labels = sampling.export_samples(model, state, jax.random.key(seed), n)
     images, requested = data.to_model_range(generated), labels if model.conditional else None
-    results = metrics.evaluate_samples(images, test_images, cfg.dataset, labels=requested, seed=seed)
+    real = reference(cfg.dataset, data_dir, detail)
+    results = metrics.evaluate_samples(images, None, cfg.dataset, labels=requested, seed=seed, real=real)
     if detail:
-        test_labels = data.load_split(cfg.dataset, "test", data_dir)[1]
-        results.update(metrics.evaluate_in_detail(images, cfg.dataset, test_images, test_labels,
-                                                  train_features(cfg.dataset, data_dir), requested))
+        results.update(metrics.evaluate_in_detail(images, real, requested))
     if elbo is not None:
         results.update(elbo(state))
     return results
 
 
-@functools.lru_cache(maxsize=2)
-def train_features(dataset: str, data_dir=None):
-    """The evaluator's features of the 60,000 training images, computed once per process (a study
-    scores many models against them)."""
-    images = data.to_model_range(data.load_split(dataset, "train", data_dir)[0])
-    return metrics.load_evaluator(dataset).features(images)
-
-
-def test_set(cfg, data_dir=None):
-    """The real test images (float, model range) that every score is computed against."""
-    images, _ = data.load_split(cfg.dataset, "test", data_dir)
-    return data.to_model_range(images)
+@functools.lru_cache(maxsize=4)
+def reference(dataset: str, data_dir=None, detail: bool = False) -> metrics.Reference:
+    """The test set's metrics.Reference, computed once per process (a study scores many models
+    against it); with detail, also the training set's features (60,000 images)."""
+    images, labels = data.load_split(dataset, "test", data_dir)
+    train_images = data.to_model_range(data.load_split(dataset, "train", data_dir)[0]) if detail else None
+    return metrics.reference(data.to_model_range(images), dataset, labels, train_images)
 
 
 EVAL_KEY_SEED = 99

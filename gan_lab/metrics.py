@@ -13,6 +13,8 @@ blocks of CHUNK rows, so memory stays at a few CHUNK x N matrices whatever N is.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from gan_lab.evaluator import load_evaluator
@@ -129,16 +131,18 @@ def knn_radii_squared(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
 
 
 def precision_recall(real_features: np.ndarray, fake_features: np.ndarray,
-                     k: int = NEIGHBOURS) -> tuple[float, float]:
+                     k: int = NEIGHBOURS, real_radii: np.ndarray | None = None) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019).
 
     The real manifold is the union of balls around each real point with radius its k-th nearest
     real neighbour; likewise for the fake one. Precision: fraction of fake points inside the real
-    manifold. Recall: fraction of real points inside the fake manifold.
+    manifold. Recall: fraction of real points inside the fake manifold. `real_radii`: the real
+    points' knn_radii_squared, if already computed (they do not depend on the fakes).
     """
     real = np.asarray(real_features, np.float32)
     fake = np.asarray(fake_features, np.float32)
-    real_radii, fake_radii = knn_radii_squared(real, k), knn_radii_squared(fake, k)
+    real_radii = knn_radii_squared(real, k) if real_radii is None else real_radii
+    fake_radii = knn_radii_squared(fake, k)
     fake_is_covered = np.zeros(len(fake), bool)
     real_is_covered = np.zeros(len(real), bool)
     # One pass over the fake-real distance blocks serves both directions.
@@ -204,7 +208,8 @@ def label_accuracy(logits: np.ndarray, requested_labels: np.ndarray) -> float:
 MIN_CLASS_SAMPLES = 50  # fewer fakes of a class than this: its FD is not estimated (None)
 
 
-def coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = NEIGHBOURS) -> float:
+def coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = NEIGHBOURS,
+             real_radii: np.ndarray | None = None) -> float:
     """Coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics"): the fraction of real
     points whose k-NN ball (radius: the k-th nearest other real point) holds at least one fake point.
     Unlike recall it is not inflated by a few fakes with huge k-NN balls of their own."""
@@ -212,7 +217,7 @@ def coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = NEIG
     fake = np.asarray(fake_features, np.float32)
     if len(fake) == 0:
         return 0.0
-    radii = knn_radii_squared(real, k)
+    radii = knn_radii_squared(real, k) if real_radii is None else real_radii
     covered = np.zeros(len(real), bool)
     for start in range(0, len(fake), CHUNK):
         covered |= np.any(_squared_distances(fake[start:start + CHUNK], real) <= radii[None, :], axis=0)
@@ -249,15 +254,16 @@ def nearest_neighbours(queries: np.ndarray, references: np.ndarray) -> tuple[np.
 MEMORISATION_EXAMPLES = 8  # the samples closest to the training set, kept for a sheet beside their neighbours
 
 
-def memorisation(fake_features, train_features, test_features) -> dict:
+def memorisation(fake_features, train_features, test_to_train: np.ndarray) -> dict:
     """How close samples come to the training images, against how close unseen real images do.
 
     The threshold is the smallest distance from any test image to its nearest training image: a sample
     nearer a training image than that is nearer than real, unseen data ever gets, a sign of a copy.
     `memorised_fraction` is the fraction of samples under it; the medians put it in scale. The indices
-    of the MEMORISATION_EXAMPLES closest samples and of their nearest training images are kept."""
+    of the MEMORISATION_EXAMPLES closest samples and of their nearest training images are kept.
+    `test_to_train`: each test image's distance to its nearest training image (nearest_neighbours)."""
     fake_distances, fake_nearest = nearest_neighbours(fake_features, train_features)
-    test_distances, _ = nearest_neighbours(test_features, train_features)
+    test_distances = np.asarray(test_to_train)
     threshold = float(test_distances.min())
     closest = np.argsort(fake_distances)[:MEMORISATION_EXAMPLES]
     return {"memorised_fraction": float(np.mean(fake_distances < threshold)), "threshold": threshold,
@@ -269,11 +275,12 @@ def memorisation(fake_features, train_features, test_features) -> dict:
 
 # --- everything at once -------------------------------------------------------------------
 
-def metrics_from_outputs(fake_features, fake_logits, real_features, labels=None, seed: int = 0) -> dict:
+def metrics_from_outputs(fake_features, fake_logits, real_features, labels=None, seed: int = 0,
+                         real_radii: np.ndarray | None = None) -> dict:
     """Every metric from the evaluator's outputs; `labels` are the requested classes, if any."""
     # The module's constants are read here, at call time, so one setting governs every report.
     kd_mean, kd_std = kernel_distance(fake_features, real_features, KD_SUBSETS, KD_SUBSET_SIZE, seed)
-    precision, recall = precision_recall(real_features, fake_features)
+    precision, recall = precision_recall(real_features, fake_features, real_radii=real_radii)
     results = {
         "fd": frechet_distance(fake_features, real_features),
         "kd_mean": kd_mean,
@@ -289,36 +296,63 @@ def metrics_from_outputs(fake_features, fake_logits, real_features, labels=None,
     return results
 
 
-def evaluate_samples(images, test_images, dataset: str, labels=None, seed: int = 0) -> dict:
+class Reference(NamedTuple):
+    """What every score compares against, computed once: the evaluator's features of the real test
+    images and their k-NN radii; for the detailed scores also their labels, the training images'
+    features and each test image's distance to its nearest training image."""
+
+    dataset: str
+    fingerprint: str
+    features: np.ndarray
+    radii: np.ndarray
+    labels: np.ndarray | None = None
+    train_features: np.ndarray | None = None
+    test_to_train: np.ndarray | None = None
+
+
+def reference(test_images, dataset: str, test_labels=None, train_images=None) -> Reference:
+    """The Reference of real `test_images` (float32 in [-1, 1]); with labels and training images it
+    also serves evaluate_in_detail."""
+    evaluator = load_evaluator(dataset)
+    features = evaluator.features(test_images)
+    train_features = test_to_train = None
+    if train_images is not None:
+        train_features = evaluator.features(train_images)
+        test_to_train = nearest_neighbours(features, train_features)[0]
+    return Reference(dataset, evaluator.fingerprint, features, knn_radii_squared(features),
+                     None if test_labels is None else np.asarray(test_labels), train_features, test_to_train)
+
+
+def evaluate_samples(images, test_images, dataset: str, labels=None, seed: int = 0,
+                     real: Reference | None = None) -> dict:
     """All metrics of generated `images` against real `test_images`, both float32 (N, 28, 28, 1) in [-1, 1].
 
     The dict also names the evaluator ("evaluator": its fingerprint) and the sample sizes, without
     which the numbers cannot be compared. `labels`: the classes a conditional model was asked for.
+    `real`: test_images' Reference, when several sets are scored against them (test_images unused).
     """
-    evaluator = load_evaluator(dataset)
-    fake_features, fake_logits = evaluator.features_and_logits(images)
-    real_features, _ = evaluator.features_and_logits(test_images)
+    real = reference(test_images, dataset) if real is None else real
+    fake_features, fake_logits = load_evaluator(dataset).features_and_logits(images)
     return {
         "dataset": dataset,
-        "evaluator": evaluator.fingerprint,
+        "evaluator": real.fingerprint,
         "n_generated": len(fake_features),
-        "n_real": len(real_features),
-        **metrics_from_outputs(fake_features, fake_logits, real_features, labels, seed),
+        "n_real": len(real.features),
+        **metrics_from_outputs(fake_features, fake_logits, real.features, labels, seed, real.radii),
     }
 
 
-def evaluate_in_detail(images, dataset: str, test_images, test_labels, train_features, labels=None) -> dict:
+def evaluate_in_detail(images, real: Reference, labels=None) -> dict:
     """Per-class FD and coverage, and the memorisation check, of generated `images` (float32 in
-    [-1, 1]). A sample's class is the one it was asked for (`labels`, conditional models), else the
-    evaluator's prediction; real images are grouped by their true labels. `train_features`: the
-    evaluator's features of the training images (`load_evaluator(dataset).features`)."""
-    evaluator = load_evaluator(dataset)
-    fake_features, fake_logits = evaluator.features_and_logits(images)
-    test_features = evaluator.features(test_images)
+    [-1, 1]) against a Reference made with test labels and training images. A sample's class is the
+    one it was asked for (`labels`, conditional models), else the evaluator's prediction; real images
+    are grouped by their true labels."""
+    fake_features, fake_logits = load_evaluator(real.dataset).features_and_logits(images)
     fake_classes = np.asarray(labels) if labels is not None else np.asarray(fake_logits).argmax(axis=1)
+    per_class = per_class_metrics(fake_features, fake_classes, real.features, real.labels)
     return {"per_class": {"classes_from": "requested labels" if labels is not None else "evaluator predictions",
-                          **per_class_metrics(fake_features, fake_classes, test_features, test_labels)},
-            "memorisation": memorisation(fake_features, train_features, test_features)}
+                          **per_class},
+            "memorisation": memorisation(fake_features, real.train_features, real.test_to_train)}
 
 
 def format_report(results: dict) -> list[str]:

@@ -165,8 +165,7 @@ def drop_records_after(run_dir: Path, step: int) -> None:
 def make_epoch_scorer(cfg, model, data_dir):
     """`state -> metrics` with the evaluator networks (for --eval-every), on fewer samples than
     `gan_lab eval` so that scoring does not dominate training: 5,000 generated vs the test set."""
-    test_images = evaluation.test_set(cfg, data_dir)
-    return lambda state: evaluation.score(cfg, model, state, test_images, n=EPOCH_EVAL_SAMPLES)
+    return lambda state: evaluation.score(cfg, model, state, n=EPOCH_EVAL_SAMPLES, data_dir=data_dir)
 
 
 EPOCH_EVAL_SAMPLES = 5_000
@@ -387,8 +386,7 @@ def evaluate_run(run_dir: Path, n: int = evaluation.EVAL_SAMPLES, seed: int = 0,
     cfg, model, state, step = load_trained(run_dir)
     # The epochs actually trained (from the checkpoint's step), not the run's target.
     results = {"model": cfg.model, "step": step, "epochs": float(epochs_trained(cfg, step)), "seed": cfg.seed,
-               **evaluation.score(cfg, model, state, evaluation.test_set(cfg, data_dir), n, seed,
-                                 evaluation.elbo_scorer(cfg, model, data_dir))}
+               **evaluation.score(cfg, model, state, n, seed, evaluation.elbo_scorer(cfg, model, data_dir), data_dir)}
     path = run_dir / "metrics.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     saved[f"step_{step}_n{n}_seed{seed}"] = results

@@ -106,11 +106,10 @@ def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None)
     """The job's result: every metric for each sample draw, and what the training cost."""
     trained = runs.load_trained(run_dir)
     cfg, model, state, step = trained
-    test_images = evaluation.test_set(cfg, data_dir)
     elbo = evaluation.elbo_scorer(cfg, model, data_dir)
-    # The first draw also gets the per-class metrics and the memorisation check (they need the
-    # training set's features; one draw is enough for them).
-    scores = [evaluation.score(cfg, model, state, test_images, n_eval, seed, elbo, data_dir, detail=i == 0)
+    # The first draw also gets the per-class metrics and the memorisation check (one draw is enough
+    # for them).
+    scores = [evaluation.score(cfg, model, state, n_eval, seed, elbo, data_dir, detail=i == 0)
               for i, seed in enumerate(sample_seeds)]
     seconds, sessions = training_seconds(run_dir)
     images = step * cfg.batch_size * model.batches_per_step
@@ -131,6 +130,18 @@ def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds
     return result
 
 
+def finished(study_dir: Path, jobs: list[Job], known: dict | None = None) -> dict[Job, dict]:
+    """The results of the jobs that have one: in `known` ({job name: result}) or in the study directory."""
+    results = {}
+    for job in jobs:
+        path = Path(study_dir) / job.name / RESULT_FILE
+        if known and job.name in known:
+            results[job] = known[job.name]
+        elif path.exists():
+            results[job] = json.loads(path.read_text())
+    return results
+
+
 def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sample_seeds, data_dir=None,
               known: dict | None = None, show_progress: bool = True) -> dict[Job, dict]:
     """Every job's result, training and scoring those without one; `known` ({job name: result}, e.g.
@@ -140,17 +151,8 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
 
     study_dir = Path(study_dir)
     fix_settings(study_dir, {"training": training, "n_eval": n_eval, "sample_seeds": list(sample_seeds)})
-    known = known or {}
-    results = {}
-    pending = []
-    for job in jobs:
-        path = study_dir / job.name / RESULT_FILE
-        if job.name in known:
-            results[job] = known[job.name]
-        elif path.exists():
-            results[job] = json.loads(path.read_text())
-        else:
-            pending.append(job)
+    results = finished(study_dir, jobs, known)
+    pending = [job for job in jobs if job not in results]
     with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job", desc="study",
               disable=not show_progress) as bar:
         for job in pending:

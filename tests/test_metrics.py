@@ -143,6 +143,9 @@ def test_evaluate_samples_reports_every_metric_and_the_evaluator(data_dir, monke
     assert set(metrics.DISPLAY_NAMES) <= set(results)
     assert results["precision"] == 1.0 and results["class_coverage"] == 1.0
     assert results["label_accuracy"] >= 0.99
+    # Scored against a precomputed Reference (as a study scores many models): the same numbers.
+    real = metrics.reference(test_images, "mnist")
+    assert metrics.evaluate_samples(test_images[:1000], None, "mnist", labels=labels[:1000], real=real) == results
     report = "\n".join(metrics.format_report(results))
     assert evaluator.fingerprint("mnist") in report and "FD (gan_lab evaluator features)" in report
     assert "FID" not in report
@@ -344,9 +347,10 @@ def test_nearest_neighbours_match_a_brute_force_search():
 def test_memorisation_flags_copies_of_training_images_and_not_fresh_ones(data_dir):
     train_features = evaluated(data_dir, "mnist", "train", 4000)[0]
     test_features = evaluated(data_dir, "mnist", "test", 2000)[0]
-    copies = metrics.memorisation(train_features[:1000], train_features, test_features)
+    test_to_train = metrics.nearest_neighbours(test_features, train_features)[0]
+    copies = metrics.memorisation(train_features[:1000], train_features, test_to_train)
     assert copies["memorised_fraction"] == 1.0  # each is at distance 0 from itself
     assert copies["their_nearest_train"] == copies["closest_samples"]
-    fresh = metrics.memorisation(evaluated(data_dir, "mnist", "test")[0][5000:6000], train_features, test_features)
+    fresh = metrics.memorisation(evaluated(data_dir, "mnist", "test")[0][5000:6000], train_features, test_to_train)
     assert fresh["memorised_fraction"] < 0.01  # unseen real images are not copies
     assert fresh["median_sample_to_train"] == pytest.approx(fresh["median_test_to_train"], rel=0.1)
