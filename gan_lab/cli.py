@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed of the generated images")
     evaluate.add_argument("--data-dir", default=None)
 
+    report = commands.add_parser("report", help="a study's results page: tables and figures from its finished jobs")
+    report.add_argument("study_dir", help="the study's directory (experiments/compare_models.py writes "
+                        "experiments/out/compare/<setting>)")
+    report.add_argument("--out", default=None, help="directory for report.md and its figures (default STUDY_DIR/report)")
+
     commands.add_parser("list", help="list the registered models")
 
     data_cmd = commands.add_parser("data", help="download what is missing, check it, and show where each dataset is")
@@ -219,6 +224,12 @@ def cmd_eval(args) -> None:
     print(f"saved in {path}")
 
 
+def cmd_report(args) -> None:
+    from gan_lab import report
+
+    print(f"wrote {report.write(Path(args.study_dir), args.out)}")
+
+
 def cmd_list(args) -> None:
     from gan_lab import registry
 
@@ -242,7 +253,7 @@ def cmd_data(args) -> None:
             print(line)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "list": cmd_list, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "report": cmd_report, "list": cmd_list, "data": cmd_data}
 
 
 def main(argv=None) -> int:
