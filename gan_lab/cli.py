@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("study_dir", help="the study's directory (experiments/compare_models.py writes "
                         "experiments/out/compare/<setting>)")
     report.add_argument("--out", default=None, help="directory for report.md and its figures (default STUDY_DIR/report)")
+    report.add_argument("--data-dir", default=None, help="dataset directory (the training images of the memorisation sheet)")
 
     commands.add_parser("list", help="list the registered models")
 
@@ -227,7 +228,7 @@ def cmd_eval(args) -> None:
 def cmd_report(args) -> None:
     from gan_lab import report
 
-    print(f"wrote {report.write(Path(args.study_dir), args.out)}")
+    print(f"wrote {report.write(Path(args.study_dir), args.out, args.data_dir)}")
 
 
 def cmd_list(args) -> None:

@@ -192,13 +192,46 @@ def class_means(jobs: list[dict], key: str) -> list[float]:
             for c in range(10)]
 
 
+def memorisation_sheet(study_dir: Path, results: list[dict], dataset: str, settings: dict, path: Path,
+                       data_dir=None, pairs: int = 4) -> Path | None:
+    """Each model's (training seed 0) samples nearest the training set, each beside its nearest training
+    image. The samples are drawn again from the run's checkpoint with the scored draw's seed and size
+    (the draw is deterministic); None where no run of the dataset is on disk any more."""
+    import jax
+
+    from gan_lab import plotting, runs, sampling
+
+    rows, names = [], []
+    train_images = None
+    for model, jobs in sorted(by_model(results, dataset).items()):
+        job, memo = jobs[0], jobs[0]["scores"][0].get("memorisation")
+        run_dir = Path(study_dir) / study.Job(**job["job"]).name
+        if memo is None or not (run_dir / "checkpoints").is_dir():
+            continue
+        trained = runs.load_trained(run_dir)
+        generated, _ = sampling.export_samples(trained.model, trained.state, jax.random.key(settings["sample_seeds"][0]),
+                                               settings["n_eval"])
+        if train_images is None:
+            train_images = data.load_split(dataset, "train", data_dir)[0]
+        row = []
+        for sample, neighbour in list(zip(memo["closest_samples"], memo["their_nearest_train"]))[:pairs]:
+            row += [generated[sample], train_images[neighbour]]
+        rows.append(data.to_model_range(np.stack(row)))
+        names.append(model)
+    if not rows:
+        return None
+    return plotting.save_labelled_rows(np.stack(rows), names, path,
+                                       f"{dataset}: the samples nearest the training set, each left of its nearest "
+                                       "training image (evaluator features)")
+
+
 # --- the page --------------------------------------------------------------------------------
 
 def _fmt(value, digits: int = 1) -> str:
     return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
-def write(study_dir: Path, out: Path | None = None) -> Path:
+def write(study_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     """Write OUT/report.md and its figures (default OUT: STUDY_DIR/report); returns the Markdown path."""
     study_dir = Path(study_dir)
     results = load_results(study_dir)
@@ -238,6 +271,11 @@ def write(study_dir: Path, out: Path | None = None) -> Path:
                          f"{statistics.mean(j['steps_per_sec'] for j in jobs):.1f} |")
         heat = class_heat_map(results, dataset, out / f"per-class-fd-{dataset}.png")
         lines += ["", f"![FD per class on {dataset}]({heat.name})", ""]
+        sheet = memorisation_sheet(study_dir, results, dataset, settings, out / f"nearest-training-{dataset}.png", data_dir)
+        if sheet is not None:
+            lines += ["Memorised: the share of samples nearer a training image than the nearest test image is to "
+                      "the training set (evaluator features). The samples nearest the training set, beside their "
+                      "nearest training images:", "", f"![samples beside their nearest training images]({sheet.name})", ""]
     transfer = ranking_transfer(results)
     if transfer["rho"] is not None:
         chart = slope_chart(transfer, out / "ranking-transfer.png")

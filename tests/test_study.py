@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gan_lab import runs, study
+from gan_lab import report, runs, study
 from gan_lab.errors import UserError
 from tests.helpers import TINY
 
@@ -42,6 +42,11 @@ def test_a_study_writes_each_job_resumes_a_cut_job_and_never_trains_twice(tmp_pa
         assert result["train_seconds"] > 0
     assert results[jobs[1]]["training_sessions"] == 2 and results[jobs[0]]["training_sessions"] == 1
     assert runs.load_trained(tmp_path / jobs[1].name).step == 4  # resumed to the end, not restarted
+
+    # The results page from the real jobs, with the memorisation sheet drawn from their checkpoints.
+    page = report.write(tmp_path, tmp_path / "report", data_dir)
+    assert "| dcgan | 2 |" in page.read_text()
+    assert (tmp_path / "report" / "nearest-training-mnist.png").stat().st_size > 5_000
 
     # Run again: every job has its result, so nothing is trained or scored again.
     stamps = {job: (tmp_path / job.name / study.RESULT_FILE).stat().st_mtime_ns for job in jobs}
