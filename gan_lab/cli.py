@@ -103,6 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed of the generated images")
     evaluate.add_argument("--data-dir", default=None)
 
+    study_cmd = commands.add_parser("study", help="train and score every (model, dataset, seed) with one budget; "
+                                    "resumable (then `gan_lab report STUDY_DIR`)")
+    study_cmd.add_argument("--models", nargs="+", default=["all"], help="registered model names, or all (default)")
+    study_cmd.add_argument("--datasets", nargs="+", default=list(data.DATASETS))
+    study_cmd.add_argument("--seeds", type=int, default=3, help="training seeds per (model, dataset) (default 3)")
+    study_cmd.add_argument("--sample-draws", type=int, default=2,
+                           help="independent sample draws scored per trained model (default 2)")
+    study_cmd.add_argument("--n-eval", type=int, default=10_000, help="generated images per draw (default 10000)")
+    study_cmd.add_argument("--epochs", type=int, default=1, help="training budget: epochs (the same images for every "
+                           "model; default 1, the CPU setting; the collections train 25 on MNIST, 40 on Fashion-MNIST)")
+    study_cmd.add_argument("--width", type=float, default=0.5, help="network width for every model that has one "
+                           "(default 0.5, the CPU setting; 1 is the papers')")
+    study_cmd.add_argument("--subset", type=int, default=None, help="train on the first N images only")
+    study_cmd.add_argument("--dir", default=None, help="study directory (default studies/<setting>); a stopped "
+                           "study continues when given the same directory and settings")
+    study_cmd.add_argument("--data-dir", default=None)
+    study_cmd.add_argument("--no-progress", action="store_true")
+
     report = commands.add_parser("report", help="a study's results page: tables and figures from its finished jobs")
     report.add_argument("study_dir", help="the study's directory (experiments/compare_models.py writes "
                         "experiments/out/compare/<setting>)")
@@ -225,6 +243,30 @@ def cmd_eval(args) -> None:
     print(f"saved in {path}")
 
 
+def cmd_study(args) -> None:
+    from gan_lab import config, data, registry, study
+
+    models = registry.names() if args.models == ["all"] else args.models
+    for name in models:
+        registry.get(name)  # an unknown name: one line listing the valid ones
+    for dataset in args.datasets:
+        if dataset not in data.DATASETS:
+            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    for flag, value, least in (("--seeds", args.seeds, 1), ("--sample-draws", args.sample_draws, 1),
+                               ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1)):
+        if value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
+    training = {"epochs": args.epochs, "width": args.width, "subset": args.subset, "log_every": 50}
+    for name in models:  # every value checked before anything trains
+        config.make_config(name, training, strict=False)
+    tag = f"e{args.epochs}-w{args.width}-s{args.subset}-ev{args.n_eval}x{args.sample_draws}"
+    study_dir = Path(args.dir or Path("studies") / tag)
+    jobs = study.plan(models, args.datasets, range(args.seeds))
+    results = study.run_study(study_dir, jobs, training, args.n_eval, range(args.sample_draws), args.data_dir,
+                              show_progress=not args.no_progress)
+    print(f"{len(results)} jobs done in {study_dir}; their results page: python -m gan_lab report {study_dir}")
+
+
 def cmd_report(args) -> None:
     from gan_lab import report
 
@@ -254,7 +296,7 @@ def cmd_data(args) -> None:
             print(line)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "report": cmd_report, "list": cmd_list, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "study": cmd_study, "report": cmd_report, "list": cmd_list, "data": cmd_data}
 
 
 def main(argv=None) -> int:

@@ -54,6 +54,13 @@ BAD_COMMAND_LINES = [
     # names
     (["train", "gan9"], ["unknown model 'gan9'", "dcgan"]),
     (["compare", "dcgan", "--datasets", "cifar"], ["unknown dataset 'cifar'"]),
+    # study and report
+    (["study", "--models", "dcgan", "gan9"], ["unknown model 'gan9'", "dcgan"]),
+    (["study", "--datasets", "cifar"], ["unknown dataset 'cifar'", "fashion-mnist"]),
+    (["study", "--seeds", "0"], ["--seeds must be at least 1"]),
+    (["study", "--sample-draws", "0"], ["--sample-draws must be at least 1"]),
+    (["study", "--width", "nan"], ["--width must be a positive finite number"]),
+    (["report", "{run}"], ["is not a study directory", "study.json"]),
 ]
 
 

@@ -66,3 +66,16 @@ def test_a_job_whose_training_ended_before_its_scoring_is_only_scored(tmp_path, 
     result = study.run_job(tmp_path, job, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir)
     assert result["steps"] == 4 and result["training_sessions"] == 1
     assert (tmp_path / job.name / "metrics.jsonl").read_text() == before  # not trained again
+
+
+def test_study_and_report_commands(tmp_path, data_dir, capsys):
+    """The CLI end to end: a one-job study, then its results page."""
+    from gan_lab import cli
+
+    argv = ["study", "--models", "vae-mlp", "--datasets", "mnist", "--seeds", "1", "--n-eval", "200",
+            "--subset", "256", "--dir", str(tmp_path / "s"), "--data-dir", str(data_dir), "--no-progress"]
+    assert cli.main(argv) == 0
+    assert "1 jobs done" in capsys.readouterr().out
+    assert (tmp_path / "s" / "vae-mlp-mnist-seed0" / study.RESULT_FILE).exists()
+    assert cli.main(["report", str(tmp_path / "s"), "--data-dir", str(data_dir)]) == 0
+    assert "| vae-mlp | 1 |" in (tmp_path / "s" / "report" / "report.md").read_text()
