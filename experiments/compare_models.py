@@ -16,8 +16,10 @@ It runs as a study (gan_lab/study.py): one job per (model, dataset, seed), each 
 directory under experiments/out/compare/<setting>/, written as soon as it ends; stopped (Ctrl-C,
 killed, machine gone) it continues where it stopped. Finished jobs' results are also kept in
 experiments/results/compare_models.json (in the repository), so a new machine continues the study
-instead of training those jobs again. Writes experiments/results/compare_models.md and
-samples/compare_models.png.
+instead of training those jobs again. Writes experiments/results/compare_models.md,
+samples/compare_models.png, the pictures of samples/zoo/ and the study's report (`gan_lab report`:
+per-class heat maps, ranking transfer, memorisation) in experiments/results/study-<setting>/.
+`--report-only` writes them from the jobs finished so far, e.g. while the study runs elsewhere.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import data, evaluation, files, metrics, registry, runtime, study
+from gan_lab import data, evaluation, files, metrics, registry, report, runtime, study
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "out" / "compare"
@@ -202,8 +204,19 @@ def zoo_sheets(study_dir: Path, models, seed: int = 0) -> list[Path]:
     return written
 
 
-def kept_results(tag: str) -> dict:
-    return json.loads(KEPT.read_text()).get(tag, {}) if KEPT.exists() else {}
+def restore_kept(study_dir: Path, training: dict, args) -> None:
+    """Write the repository's copy of this setting's finished jobs into the study directory, where it
+    has none of its own: the study then skips them and the report counts them."""
+    kept = json.loads(KEPT.read_text()).get(args.tag, {}) if KEPT.exists() else {}
+    if not kept:
+        return
+    study.fix_settings(study_dir, {"training": training, "n_eval": args.n_eval,
+                                   "sample_seeds": list(range(args.sample_seeds))})
+    for name, result in kept.items():
+        path = study_dir / name / study.RESULT_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            files.replace_atomically(path, json.dumps(result, indent=2) + "\n")
 
 
 def keep_results(tag: str, results: dict) -> None:
@@ -241,18 +254,20 @@ def main() -> None:
     unknown = [m for m in models if m not in registry.names()]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; valid models: {', '.join(registry.names())}")
-    tag = f"e{args.epochs}-w{args.width}-s{args.subset}-ev{args.n_eval}x{args.sample_seeds}"
+    tag = args.tag = f"e{args.epochs}-w{args.width}-s{args.subset}-ev{args.n_eval}x{args.sample_seeds}"
     training = {"epochs": args.epochs, "width": args.width, "subset": args.subset, "log_every": 50}
 
     started = time.perf_counter()
     jobs = study.plan(models, DATASETS, range(args.seeds))
-    known = {} if args.quick else kept_results(tag)
+    study_dir = OUT / tag
+    if not args.quick:  # jobs finished on another machine count as done here (their result.json, no run)
+        restore_kept(study_dir, training, args)
     if args.report_only:
-        results = study.finished(OUT / tag, jobs, known)
+        results = study.finished(study_dir, jobs)
         args.skip_ttq = True
     else:
-        results = study.run_study(OUT / tag, jobs, training, args.n_eval, range(args.sample_seeds), args.data_dir,
-                                  known=known, show_progress=not args.no_progress)
+        results = study.run_study(study_dir, jobs, training, args.n_eval, range(args.sample_seeds), args.data_dir,
+                                  show_progress=not args.no_progress)
     if not args.quick:
         keep_results(tag, results)
     rows, fingerprints = [], {}
@@ -278,8 +293,10 @@ def main() -> None:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text("\n".join(lines) + "\n")
         plot(rows, PLOT)
-        for path in zoo_sheets(OUT / tag, models):
+        for path in zoo_sheets(study_dir, models):
             print(f"wrote {path.relative_to(ROOT)}")
+        page = report.write(study_dir, ROOT / "experiments" / "results" / f"study-{tag}", args.data_dir)
+        print(f"wrote {page.relative_to(ROOT)} (python -m gan_lab report {study_dir})")
     print("\n".join(lines))
 
 

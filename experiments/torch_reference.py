@@ -129,19 +129,26 @@ def make_step(generator: Generator, discriminator: Discriminator, lr=2e-4, betas
         d_loss.backward()
         d_opt.step()
 
-        # G's gradient flows through the updated D; D's own weight gradients are not needed here,
-        # so autograd is told not to compute them (gan_lab differentiates w.r.t. G only, too).
-        for p in d_params:
-            p.requires_grad_(False)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss = g_loss_fn(discriminator(generator(z) if fake_with_graph is None else fake_with_graph))
-        g_loss.backward()
-        g_opt.step()
-        for p in d_params:
-            p.requires_grad_(True)
-        return d_loss.detach(), g_loss.detach()
+        g_loss = generator_update(d_params, g_opt, lambda: g_loss_fn(
+            discriminator(generator(z) if fake_with_graph is None else fake_with_graph)))
+        return d_loss.detach(), g_loss
 
     return step
+
+
+def generator_update(d_params, g_opt, g_loss_fn):
+    """One G update on g_loss_fn(), whose gradient flows through the updated D. D's own weight
+    gradients are not needed here, so autograd is told not to compute them (gan_lab differentiates
+    w.r.t. G only, too)."""
+    for p in d_params:
+        p.requires_grad_(False)
+    g_opt.zero_grad(set_to_none=True)
+    g_loss = g_loss_fn()
+    g_loss.backward()
+    g_opt.step()
+    for p in d_params:
+        p.requires_grad_(True)
+    return g_loss.detach()
 
 
 def gradient_penalty(critic: Discriminator, real, fake, alpha, weight: float):
@@ -172,15 +179,8 @@ def make_wgan_gp_step(generator: Generator, critic: Discriminator, lr=1e-4, beta
             d_loss = critic(fake).mean() - critic(real).mean() + gradient_penalty(critic, real, fake, alpha, gp_weight)
             d_loss.backward()
             d_opt.step()
-        for p in d_params:
-            p.requires_grad_(False)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss = -critic(generator(zs[-1])).mean()
-        g_loss.backward()
-        g_opt.step()
-        for p in d_params:
-            p.requires_grad_(True)
-        return d_loss.detach(), g_loss.detach()
+        g_loss = generator_update(d_params, g_opt, lambda: -critic(generator(zs[-1])).mean())
+        return d_loss.detach(), g_loss
 
     return step
 

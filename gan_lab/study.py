@@ -130,28 +130,21 @@ def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds
     return result
 
 
-def finished(study_dir: Path, jobs: list[Job], known: dict | None = None) -> dict[Job, dict]:
-    """The results of the jobs that have one: in `known` ({job name: result}) or in the study directory."""
-    results = {}
-    for job in jobs:
-        path = Path(study_dir) / job.name / RESULT_FILE
-        if known and job.name in known:
-            results[job] = known[job.name]
-        elif path.exists():
-            results[job] = json.loads(path.read_text())
-    return results
+def finished(study_dir: Path, jobs: list[Job]) -> dict[Job, dict]:
+    """The results of the jobs that have one in the study directory."""
+    paths = {job: Path(study_dir) / job.name / RESULT_FILE for job in jobs}
+    return {job: json.loads(path.read_text()) for job, path in paths.items() if path.exists()}
 
 
 def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sample_seeds, data_dir=None,
-              known: dict | None = None, show_progress: bool = True) -> dict[Job, dict]:
-    """Every job's result, training and scoring those without one; `known` ({job name: result}, e.g.
-    results kept in the repository from another machine) counts as done. A progress bar over the
-    whole study shows its ETA."""
+              show_progress: bool = True) -> dict[Job, dict]:
+    """Every job's result, training and scoring those without one. A progress bar over the whole
+    study shows its ETA."""
     from tqdm.auto import tqdm
 
     study_dir = Path(study_dir)
     fix_settings(study_dir, {"training": training, "n_eval": n_eval, "sample_seeds": list(sample_seeds)})
-    results = finished(study_dir, jobs, known)
+    results = finished(study_dir, jobs)
     pending = [job for job in jobs if job not in results]
     with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job", desc="study",
               disable=not show_progress) as bar:
