@@ -118,7 +118,7 @@ def against_dcgan(rows) -> list[str]:
     """Each model's FD against dcgan's on the same dataset. A difference is called only where it exceeds
     the two models' training-seed spreads added (their ±1 std ranges do not overlap); else tied."""
     lines = ["| model | " + " | ".join(f"{d}: FD vs dcgan" for d in DATASETS) + " |", "|---|" + "---|" * len(DATASETS)]
-    by_key = {(r["model"], r["dataset"]): mean_std(r["per_seed"], "fd") for r in rows if r["results"]}
+    by_key = {(r["model"], r["dataset"]): (*mean_std(r["per_seed"], "fd"), len(r["per_seed"])) for r in rows if r["results"]}
     for model in sorted({m for m, _ in by_key} - {"dcgan"}):
         cells = []
         for dataset in DATASETS:
@@ -127,8 +127,11 @@ def against_dcgan(rows) -> list[str]:
                 cells.append("–")
                 continue
             difference = ours[0] - ref[0]
-            verdict = ("tied" if abs(difference) <= ours[1] + ref[1]
-                       else ("**better**" if difference < 0 else "worse"))
+            if min(ours[2], ref[2]) < 2:  # no training-seed spread to judge the difference by
+                verdict = "not called (1 seed)"
+            else:
+                verdict = ("tied" if abs(difference) <= ours[1] + ref[1]
+                           else ("**better**" if difference < 0 else "worse"))
             cells.append(f"{verdict} ({difference:+.1f}, {ours[0] / ref[0]:.2f}x)")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines

@@ -73,7 +73,8 @@ def fd_summary(jobs: list[dict]) -> dict:
 
 def tied(a: dict, b: dict) -> bool:
     """Two fd_summary's are tied unless their means differ by more than their training-seed stds
-    added; with a single seed there is no spread to compare against, so nothing is tied."""
+    added. With a single seed there is no spread to judge by: nothing is tied, and the page says that
+    such ranks are by the means alone."""
     spread = (a["training_std"] or 0.0) + (b["training_std"] or 0.0)
     return abs(a["mean"] - b["mean"]) <= spread
 
@@ -251,7 +252,12 @@ def write(study_dir: Path, out: Path | None = None, data_dir=None) -> Path:
         if not grouped:
             continue
         summaries[dataset] = {m: fd_summary(jobs) for m, jobs in grouped.items()}
-        lines += [f"## {dataset}", "",
+        single = sorted(m for m, s in summaries[dataset].items() if s["seeds"] < 2)
+        lines += [f"## {dataset}", ""]
+        if single:
+            lines += [f"Trained with one seed so far: {', '.join(single)}. Their ranks are by the mean alone "
+                      "(no training-seed spread to call a tie by).", ""]
+        lines += [
                   "| rank | model | seeds | FD mean | training-seed std | sample-draw std | worst class (FD) | "
                   "memorised | median sample→train / test→train | training min | steps/s |",
                   "|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|"]
