@@ -252,7 +252,6 @@ def fit(
                         # Everything the step needs is already on the device: any implicit transfer is a bug.
                         with jax.transfer_guard("disallow"):
                             loop, metrics = train_step(loop, images, labels, permutation)
-                        interrupt.raise_if_requested()  # only here, once `loop` is the new state
                         step += 1
                         # JAX dispatches steps asynchronously; counting them as dispatched made the bar
                         # race ahead, then stall at every log point. Count them as they finish, while
@@ -276,6 +275,10 @@ def fit(
                                 and step < epoch_end:
                             check_finite(loop)
                             on_save(loop)
+                        # Only here: `loop` is the new state and the step's record, if it has one, is
+                        # written. (Raised before the log, a stop at a log step saved that step's
+                        # checkpoint without its record, and the resumed run never wrote it.)
+                        interrupt.raise_if_requested()
                 if step == epoch * steps_per_epoch and on_epoch_end is not None:
                     on_epoch_end(epoch, loop)
                 if on_save is not None:  # every epoch's end, and the run's last step

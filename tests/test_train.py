@@ -1,5 +1,8 @@
 """The shared loop on real data: it learns, it stops on divergence, seeds matter."""
 
+import os
+import signal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,3 +80,24 @@ def test_seeds_trained_together_match_seeds_trained_alone(data_dir):
         own = np.asarray(model.sample(alone.model, key, 16))
         shared = np.asarray(model.sample(jax.tree.map(lambda leaf: leaf[index], together.model), key, 16))
         assert np.allclose(own, shared, atol=1e-4)
+
+
+def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir):
+    """A signal is raised between steps, after the step's record: the checkpoint a stop saves is never
+    newer than the last record (else the resumed run would never write that step's record)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        pytest.skip("SIGTERM is ignored in this process")
+    images, labels = real_subset(data_dir, "mnist", 256)
+    cfg = tiny_config("dcgan", epochs=1, log_every=1)
+    model = registry.get("dcgan").build(cfg)
+    logged, saved = [], []
+
+    def on_log(step, epoch, values, steps_per_sec):
+        logged.append(step)
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the loop is between log and save
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(model, cfg, images, labels, on_log=on_log, on_interrupt=lambda loop: saved.append(int(loop.step)),
+                  show_progress=False)
+    assert saved == [3] and logged == [1, 2, 3]
