@@ -19,6 +19,7 @@ What it shows, per dataset and model, with FD (gan_lab's evaluator features) as 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def slope_chart(transfer: dict, path: Path) -> Path:
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ci = transfer["bootstrap_ci"]
-    ax.set_title(f"FD ranking, MNIST vs Fashion-MNIST: Spearman rho {transfer['rho']:.2f} "
+    ax.set_title(f"FD ranking, MNIST vs Fashion-MNIST\nSpearman rho {transfer['rho']:.2f} "
                  f"(bootstrap 95% [{ci[0]:.2f}, {ci[1]:.2f}])", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -239,9 +240,10 @@ def write(study_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     out = Path(out) if out is not None else study_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     settings = json.loads((study_dir / study.STUDY_FILE).read_text())
+    shown = os.path.relpath(study_dir)  # as the reader would type it from here, not this machine's absolute path
     lines = ["# Study report", "",
-             f"Study directory `{study_dir}`: {len(results)} finished jobs. Settings: `{json.dumps(settings)}`. "
-             "Regenerate with `python -m gan_lab report " + str(study_dir) + "`.", "",
+             f"Study directory `{shown}`: {len(results)} finished jobs. Settings: `{json.dumps(settings)}`. "
+             f"Regenerate with `python -m gan_lab report {shown}`.", "",
              "FD is on gan_lab's own evaluator features (not Inception). Training-seed std: the spread of FD over "
              "independently trained models; sample-draw std: the spread over several sample draws of one trained "
              "model. A model is ranked apart from its neighbour only where their means differ by more than their "
