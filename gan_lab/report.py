@@ -24,6 +24,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 from matplotlib.figure import Figure  # not pyplot: files only, the importing program's backend is left alone
 
 from gan_lab import data, study
@@ -92,21 +93,10 @@ def ranking(summaries: dict[str, dict]) -> list[tuple[str, int]]:
 
 
 def spearman(x, y) -> float:
-    """Spearman's rho: Pearson's correlation of the ranks (average ranks for ties)."""
-    rx, ry = _average_ranks(np.asarray(x, float)), _average_ranks(np.asarray(y, float))
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
-    return float((rx * ry).sum() / denominator) if denominator else float("nan")
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    for value in np.unique(values):  # ties share their mean rank
-        same = values == value
-        ranks[same] = ranks[same].mean()
-    return ranks
+    """Spearman's rho (average ranks for ties); NaN where either side has no spread."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(scipy.stats.spearmanr(x, y).statistic)
 
 
 def ranking_transfer(results: list[dict], seed: int = 0) -> dict:
@@ -140,8 +130,8 @@ def ranking_transfer(results: list[dict], seed: int = 0) -> dict:
 def slope_chart(transfer: dict, path: Path) -> Path:
     """Each model's FD rank on MNIST (left) joined to its rank on Fashion-MNIST (right)."""
     models = transfer["models"]
-    left = _average_ranks(np.asarray(transfer["mnist_fd"]))
-    right = _average_ranks(np.asarray(transfer["fashion_fd"]))
+    left = scipy.stats.rankdata(transfer["mnist_fd"])  # average ranks for ties, as rho uses
+    right = scipy.stats.rankdata(transfer["fashion_fd"])
     fig = Figure(figsize=(6, 0.42 * len(models) + 1.6))
     ax = fig.subplots()
     for model, a, b in zip(models, left, right):

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import scipy.stats
 
 from gan_lab import report, study
 from gan_lab.errors import UserError
@@ -42,13 +41,6 @@ def test_fd_summary_splits_training_seed_and_sample_draw_spread():
     assert summary["mean"] == 110.0 and summary["seeds"] == 2
     assert summary["training_std"] == pytest.approx(np.std([101.0, 119.0], ddof=1))
     assert summary["sampling_std"] == pytest.approx(np.std([100.0, 102.0], ddof=1))
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_spearman_matches_scipy_with_ties(seed):
-    rng = np.random.default_rng(seed)
-    x, y = rng.integers(0, 5, 12).astype(float), rng.normal(size=12)
-    assert report.spearman(x, y) == pytest.approx(scipy.stats.spearmanr(x, y).statistic)
 
 
 def test_report_ranks_transfer_and_draws_figures(tmp_path):
