@@ -213,8 +213,7 @@ def restore_kept(study_dir: Path, training: dict, args) -> None:
     kept = json.loads(KEPT.read_text()).get(args.tag, {}) if KEPT.exists() else {}
     if not kept:
         return
-    study.fix_settings(study_dir, {"training": training, "n_eval": args.n_eval,
-                                   "sample_seeds": list(range(args.sample_seeds))})
+    study.fix_settings(study_dir, study.study_settings(training, args.n_eval, range(args.sample_seeds)))
     for name, result in kept.items():
         path = study_dir / name / study.RESULT_FILE
         if not path.exists():
@@ -257,8 +256,8 @@ def main() -> None:
     unknown = [m for m in models if m not in registry.names()]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; valid models: {', '.join(registry.names())}")
-    tag = args.tag = f"e{args.epochs}-w{args.width}-s{args.subset}-ev{args.n_eval}x{args.sample_seeds}"
-    training = {"epochs": args.epochs, "width": args.width, "subset": args.subset, "log_every": 50}
+    training = study.training_settings(args.epochs, args.width, args.subset)
+    tag = args.tag = study.setting_tag(training, args.n_eval, args.sample_seeds)
 
     started = time.perf_counter()
     jobs = study.plan(models, DATASETS, range(args.seeds))

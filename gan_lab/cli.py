@@ -256,11 +256,10 @@ def cmd_study(args) -> None:
                                ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1)):
         if value < least:
             raise UserError(f"{flag} must be at least {least}, got {value}")
-    training = {"epochs": args.epochs, "width": args.width, "subset": args.subset, "log_every": 50}
+    training = study.training_settings(args.epochs, args.width, args.subset)
     for name in models:  # every value checked before anything trains
         config.make_config(name, training, strict=False)
-    tag = f"e{args.epochs}-w{args.width}-s{args.subset}-ev{args.n_eval}x{args.sample_draws}"
-    study_dir = Path(args.dir or Path("studies") / tag)
+    study_dir = Path(args.dir or Path("studies") / study.setting_tag(training, args.n_eval, args.sample_draws))
     jobs = study.plan(models, args.datasets, range(args.seeds))
     results = study.run_study(study_dir, jobs, training, args.n_eval, range(args.sample_draws), args.data_dir,
                               show_progress=not args.no_progress)

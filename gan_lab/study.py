@@ -42,6 +42,22 @@ class Job(NamedTuple):
         return f"{self.model}-{self.dataset}-seed{self.seed}"
 
 
+def training_settings(epochs: int, width: float, subset: int | None) -> dict:
+    """The run settings every job of a study trains with (those that apply to each model)."""
+    return {"epochs": epochs, "width": width, "subset": subset, "log_every": 50}
+
+
+def setting_tag(training: dict, n_eval: int, draws: int) -> str:
+    """A study setting's short name, e.g. e1-w0.5-sNone-ev10000x2: its default directory name and the
+    key of its kept results."""
+    return f"e{training['epochs']}-w{training['width']}-s{training['subset']}-ev{n_eval}x{draws}"
+
+
+def study_settings(training: dict, n_eval: int, sample_seeds) -> dict:
+    """What a study directory records as its settings (fix_settings)."""
+    return {"training": training, "n_eval": n_eval, "sample_seeds": list(sample_seeds)}
+
+
 def plan(models, datasets, seeds) -> list[Job]:
     """Seed-major order: every model's first seed on both datasets before any second seed, so a study
     stopped early already compares every model."""
@@ -143,7 +159,7 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
     from tqdm.auto import tqdm
 
     study_dir = Path(study_dir)
-    fix_settings(study_dir, {"training": training, "n_eval": n_eval, "sample_seeds": list(sample_seeds)})
+    fix_settings(study_dir, study_settings(training, n_eval, sample_seeds))
     results = finished(study_dir, jobs)
     pending = [job for job in jobs if job not in results]
     with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job", desc="study",
