@@ -49,7 +49,7 @@ def read_png(path: Path) -> np.ndarray:
 
 def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
     """One panel per metric against the step, from metrics.jsonl records."""
-    keys = [k for k in records[0] if k not in ("step", "epoch", "steps_per_sec", "time")] if records else []
+    keys = [k for k in records[0] if k not in ("step", "epoch", "steps_per_sec", "time", "session")] if records else []
     fig = Figure(figsize=(3.2 * max(1, len(keys)), 2.8))
     axes = fig.subplots(1, max(1, len(keys)), squeeze=False)
     steps = [r["step"] for r in records]

@@ -146,12 +146,14 @@ def resumption_warnings(cfg, run_dir: Path) -> list[str]:
             for w in warnings]
 
 
-def record_resumption(cfg, path: Path) -> None:
-    """Update config.json for a resumed run, keeping what the first start recorded."""
+def record_resumption(cfg, path: Path) -> int:
+    """Update config.json for a resumed run, keeping what the first start recorded. Returns the number
+    of this training session (the first start is session 1)."""
     saved = json.loads(path.read_text())
     extra = {k: v for k, v in saved.items() if k != "config"}
     extra["resumed"] = extra.get("resumed", []) + [{**environment(), "config": dataclasses.asdict(cfg)}]
     config_lib.save(cfg, path, extra)
+    return 1 + len(extra["resumed"])
 
 
 def drop_records_after(run_dir: Path, step: int) -> None:
@@ -264,10 +266,11 @@ def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop
     resuming = step is not None
     train_images, train_labels = train_data
     evaluate = evaluation.elbo_evaluator(model, *test_data) if test_data is not None else None
+    session = 1
     if writer:
         if resuming:
             drop_records_after(run_dir, step)
-            record_resumption(cfg, run_dir / "config.json")
+            session = record_resumption(cfg, run_dir / "config.json")
         else:
             config_lib.save(cfg, run_dir / "config.json", environment())
     checkpoints = RunCheckpoints(run_dir, step)
@@ -280,7 +283,9 @@ def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop
     def log(record: dict, group: str) -> None:
         if metrics_file is None:
             return
-        metrics_file.write(json.dumps({**record, "time": round(time.perf_counter() - started, 2)}) + "\n")
+        # "time" counts from this session's start; "session" says which start (a resumed run has several).
+        seconds = round(time.perf_counter() - started, 2)
+        metrics_file.write(json.dumps({**record, "time": seconds, "session": session}) + "\n")
         metrics_file.flush()
         if board is not None:
             for name, value in record.items():

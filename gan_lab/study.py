@@ -87,18 +87,19 @@ def fix_settings(study_dir: Path, settings: dict) -> None:
 
 
 def training_seconds(run_dir: Path) -> tuple[float, int]:
-    """(wall seconds spent training, number of training sessions) from metrics.jsonl: each session's
-    records carry the time since that session started (compilation included), so a resumed job adds
-    up its sessions. Steps a kill made it redo are counted: they were paid for."""
-    total, sessions, previous = 0.0, 0, None
+    """(wall seconds spent training, number of training sessions) from metrics.jsonl: each record
+    carries its session's number and the time since that session started (compilation included), so a
+    resumed job adds up its sessions' last times."""
+    session_seconds, session, previous = {}, 0, None
     for record in runs.read_metrics(run_dir):
         if "time" not in record:
             continue
-        if previous is None or record["time"] < previous:  # a new session started
-            total += previous or 0.0
-            sessions += 1
-        previous = record["time"]
-    return total + (previous or 0.0), sessions
+        if "session" in record:
+            session = record["session"]
+        elif previous is None or record["time"] < previous:  # records written before sessions were numbered
+            session += 1
+        session_seconds[session] = previous = record["time"]
+    return sum(session_seconds.values()), len(session_seconds)
 
 
 def train_job(study_dir: Path, job: Job, training: dict, data_dir=None, show_progress: bool = False) -> Path:

@@ -13,11 +13,12 @@ N_EVAL, SAMPLE_SEEDS = 200, (0, 1)
 
 
 def test_training_seconds_adds_up_the_sessions_of_a_resumed_run(tmp_path):
-    records = [{"step": 1, "time": 5.0}, {"step": 2, "time": 7.0},  # session 1, killed after step 2
-               {"step": 2, "time": 4.0}, {"step": 3, "time": 6.5},  # session 2 redid step 2
+    records = [{"step": 1, "time": 5.0, "session": 1}, {"step": 2, "time": 7.0, "session": 1},  # killed after step 2
+               # session 2 compiled slower than session 1 trained: its times are not smaller
+               {"step": 2, "time": 8.0, "session": 2}, {"step": 3, "time": 9.5, "session": 2},
                {"step": 3, "fd": 12.0}]  # an evaluation record has no time
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert study.training_seconds(tmp_path) == (7.0 + 6.5, 2)
+    assert study.training_seconds(tmp_path) == (7.0 + 9.5, 2)
 
 
 def test_plan_is_seed_major():
