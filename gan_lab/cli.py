@@ -58,6 +58,17 @@ def steps_limit(text: str):
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: a number of steps, or none") from None
 
 
+def port_number(text: str) -> int:
+    """--port: 1..65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: a number 1..65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gan_lab import data
 
@@ -126,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "experiments/out/compare/<setting>)")
     report.add_argument("--out", default=None, help="directory for report.md and its figures (default STUDY_DIR/report)")
     report.add_argument("--data-dir", default=None, help="dataset directory (the training images of the memorisation sheet)")
+
+    serve = commands.add_parser("serve", help="explore trained runs in the browser (needs the serve extra)")
+    serve.add_argument("runs_dir", nargs="?", default="runs", help="the directory of runs to serve (default runs/)")
+    serve.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                       "only; 0.0.0.0 opens it to your network)")
 
     commands.add_parser("list", help="list the registered models")
 
@@ -272,6 +289,15 @@ def cmd_report(args) -> None:
     print(f"wrote {report.write(Path(args.study_dir), args.out, args.data_dir)}")
 
 
+def cmd_serve(args) -> None:
+    try:
+        from gan_lab import serve
+    except ImportError as err:
+        raise UserError(f"gan_lab serve needs the serve extra ({err.name} is missing): "
+                        'pip install -e ".[serve]"') from None
+    serve.serve(args.runs_dir, args.host, args.port)
+
+
 def cmd_list(args) -> None:
     from gan_lab import registry
 
@@ -295,7 +321,8 @@ def cmd_data(args) -> None:
             print(line)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "study": cmd_study, "report": cmd_report, "list": cmd_list, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "study": cmd_study,
+            "report": cmd_report, "serve": cmd_serve, "list": cmd_list, "data": cmd_data}
 
 
 def main(argv=None) -> int:

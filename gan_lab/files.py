@@ -133,6 +133,20 @@ class RunLock:
         self._handle = handle
         return self
 
+    @classmethod
+    def held_elsewhere(cls, run_dir: Path) -> bool:
+        """Whether another process holds the run's lock (e.g. is training it), without taking it."""
+        path = Path(run_dir) / cls.NAME
+        if fcntl is None or not path.exists():
+            return False
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
     def release(self) -> None:
         if self._handle is not None:
             self._handle.close()  # closing the file releases the flock

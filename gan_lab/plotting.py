@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.image
 import numpy as np
+import PIL.Image
 from matplotlib.figure import Figure  # not pyplot: files only, and the importing program's backend is left alone
 
 
@@ -47,8 +49,24 @@ def read_png(path: Path) -> np.ndarray:
     return (matplotlib.image.imread(path)[..., :3] * 255).astype(np.uint8)
 
 
+def grid_png(images, ncol: int, scale: int = 1) -> bytes:
+    """Model images (in [-1, 1]) as the bytes of a grayscale PNG grid, for a server (no file)."""
+    grid = upscale(image_grid(to_unit_range(images), ncol), scale)
+    buffer = io.BytesIO()
+    # Pillow (matplotlib's own image library) writes the 8-bit grayscale as is (imsave would colour-map it
+    # to RGBA); light compression, since a server answers many small grids.
+    PIL.Image.fromarray(np.round(grid * 255).astype(np.uint8)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
     """One panel per metric against the step, from metrics.jsonl records."""
+    loss_curves_figure(records, title).savefig(path, dpi=110)
+    return Path(path)
+
+
+def loss_curves_figure(records: list[dict], title: str) -> Figure:
+    """The figure of save_loss_curves."""
     keys = [k for k in records[0] if k not in ("step", "epoch", "steps_per_sec", "time", "session")] if records else []
     fig = Figure(figsize=(3.2 * max(1, len(keys)), 2.8))
     axes = fig.subplots(1, max(1, len(keys)), squeeze=False)
@@ -60,8 +78,7 @@ def save_loss_curves(records: list[dict], path: Path, title: str) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return Path(path)
+    return fig
 
 
 def _strip(images, ncol: int, pad: int = 2) -> np.ndarray:

@@ -400,24 +400,28 @@ def evaluate_run(run_dir: Path, n: int = evaluation.EVAL_SAMPLES, seed: int = 0,
 
 
 def find_finished_run(runs_dir: Path, model: str, dataset: str, epochs: int | None) -> Path | None:
-    """The newest run of `model` on `dataset` (with `epochs`, if given) that trained to its end.
+    """The newest run of `model` on `dataset` (with `epochs`, if given) that trained to its end."""
+    found = []
+    for config_path in Path(runs_dir).glob("*/config.json"):
+        saved = finished_config(config_path.parent)
+        if saved and saved["model"] == model and saved["dataset"] == dataset and epochs in (None, saved["epochs"]):
+            found.append((config_path.stat().st_mtime, str(config_path.parent)))
+    return Path(max(found)[1]) if found else None
+
+
+def finished_config(run_dir: Path) -> dict | None:
+    """The saved settings of a run that trained to its end, else None (cut short, or unreadable).
 
     A run that ended writes samples/final.png after its config.json (which a resume rewrites); one
     cut short by --steps or Ctrl-C does not count.
     """
-    found = []
-    for config_path in Path(runs_dir).glob("*/config.json"):
-        try:
-            saved = json.loads(config_path.read_text())["config"]
-        except (OSError, ValueError, KeyError):
-            continue
-        run = config_path.parent
-        final = run / "samples" / "final.png"
-        finished = (final.exists() and final.stat().st_mtime >= config_path.stat().st_mtime
-                    and saved.get("steps") is None)
-        if finished and saved["model"] == model and saved["dataset"] == dataset and epochs in (None, saved["epochs"]):
-            found.append((config_path.stat().st_mtime, str(run)))
-    return Path(max(found)[1]) if found else None
+    config_path, final = Path(run_dir) / "config.json", Path(run_dir) / "samples" / "final.png"
+    try:
+        saved = json.loads(config_path.read_text())["config"]
+        finished = final.stat().st_mtime >= config_path.stat().st_mtime and saved.get("steps") is None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return saved if finished else None
 
 
 def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=None, show_progress: bool = True) -> dict:
