@@ -153,7 +153,7 @@ function buildPane(paneKey, run, element) {
   element.className = "pane";
   element.dataset.run = run.id;
   element.innerHTML = `<h3>${paneKey.toUpperCase()}: ${run.model} on ${run.dataset}</h3>` +
-    `<div class="meta">${run.id} · ${run.epochs} epochs · seed ${run.seed} · step ${run.step ?? "–"} · ${run.status}` +
+    `<div class="meta">${run.id} · ${run.epochs} epoch${run.epochs === 1 ? "" : "s"} · seed ${run.seed} · step ${run.step ?? "–"} · ${run.status}` +
     (run.fd !== null && run.fd !== undefined ? ` · FD ${run.fd.toFixed(1)}` : "") + `</div><div class="problems"></div>` +
     `<img class="pixels" id="grid-${paneKey}" title="click a sample to hold it as a style" alt="samples">` +
     `<div class="hint" id="wardrobe-caption-${paneKey}" hidden></div>` +
