@@ -31,6 +31,7 @@ MAX_SHIFT = 4.0  # a slider's reach; the prior has unit variance, so ±3 is alre
 MAX_LATENT = 10.0  # |coordinate| of a latent given in a request
 MAX_SCALE = 8  # pixels per image pixel in a downloaded PNG (the page scales in the browser instead)
 MAX_CURVE_POINTS = 400  # records drawn in the loss curves of a long run (evenly thinned)
+MAX_LOADED = 16  # models kept in memory with their compiled decoders; the least recently used goes first
 SCAN_DEPTH = 4  # how deep under the runs directory runs are looked for (a study's jobs are one level down)
 
 
@@ -228,10 +229,12 @@ class Catalog:
         run_dir = self.path(run_id)
         step = newest_checkpoint_step(run_dir)
         with self._lock:
-            cached = self._loaded.get(run_id)
+            cached = self._loaded.pop(run_id, None)
             if cached is None or cached[0] != step:
                 cached = (step, self._read(run_id, run_dir))
-                self._loaded[run_id] = cached
+            self._loaded[run_id] = cached  # the most recently used last
+            while len(self._loaded) > MAX_LOADED:
+                self._loaded.pop(next(iter(self._loaded)))  # the least recently used run's model
         if isinstance(cached[1], RunUnreadable):
             raise cached[1]
         return cached[1]

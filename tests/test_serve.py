@@ -190,3 +190,13 @@ def test_shift_and_latent_parsing():
     with pytest.raises(explorer.BadRequest, match="comma-separated numbers"):
         explorer.parse_vector("1;2", "shift", 8, 4.0)
     assert json.dumps(explorer.parse_latent("0,1", "z", 2).tolist()) == "[0.0, 1.0]"
+
+
+def test_the_least_recently_used_model_leaves_memory_first(served, monkeypatch):
+    root, _ = served
+    monkeypatch.setattr(explorer, "MAX_LOADED", 1)
+    catalog = explorer.Catalog(root)
+    first = catalog.load("cgan-mnist")
+    assert catalog.load("cgan-mnist") is first  # kept: loaded and compiled once
+    catalog.load("dcgan-fashion-mnist")
+    assert catalog.load("cgan-mnist") is not first  # it was dropped for the other run, so read again
