@@ -246,6 +246,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: width 0.125, 512 images, 2 seeds")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="run shard K of N of the jobs (processes or hosts sharing experiments/out/compare)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: write the tables from the jobs finished so far (e.g. while the study runs)")
     args = parser.parse_args()
@@ -268,8 +270,9 @@ def main() -> None:
         results = study.finished(study_dir, jobs)
         args.skip_ttq = True
     else:
-        results = study.run_study(study_dir, jobs, training, args.n_eval, range(args.sample_seeds), args.data_dir,
-                                  show_progress=not args.no_progress)
+        study.run_study(study_dir, study.shard(jobs, args.shard), training, args.n_eval, range(args.sample_seeds),
+                        args.data_dir, show_progress=not args.no_progress)
+        results = study.finished(study_dir, jobs)  # with other shards' jobs, where they have finished
     if not args.quick:
         keep_results(tag, results)
     rows, fingerprints = [], {}

@@ -182,8 +182,12 @@ def quiet_stderr():
 
 
 def abstract_like(init_fn, *args):
-    """Shapes and dtypes of `init_fn(*args)` without computing it: the restore target."""
-    return jax.eval_shape(init_fn, *args)
+    """Shapes and dtypes of `init_fn(*args)` without computing it: the restore target, on this process's
+    first device. Without a sharding, Orbax would restore onto the devices that saved it: a run trained
+    on 2 devices (or 2 processes) could then not be sampled or resumed by a process with 1."""
+    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=here),
+                        jax.eval_shape(init_fn, *args))
 
 
 def _one_line(err: Exception) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import signal
 import sys
 
-from gan_lab import runtime
+from gan_lab import distributed, runtime
 from gan_lab.errors import UserError
 
 PROG = "gan_lab"
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.add_argument("--subset", type=int, default=None, help="train on the first N images only")
     study_cmd.add_argument("--dir", default=None, help="study directory (default studies/<setting>); a stopped "
                            "study continues when given the same directory and settings")
+    study_cmd.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (0-based): "
+                           "N processes or hosts given the same --dir share the study, each running its own jobs")
     study_cmd.add_argument("--data-dir", default=None)
     study_cmd.add_argument("--no-progress", action="store_true")
 
@@ -277,7 +279,7 @@ def cmd_study(args) -> None:
     for name in models:  # every value checked before anything trains
         config.make_config(name, training, strict=False)
     study_dir = Path(args.dir or Path("studies") / study.setting_tag(training, args.n_eval, args.sample_draws))
-    jobs = study.plan(models, args.datasets, range(args.seeds))
+    jobs = study.shard(study.plan(models, args.datasets, range(args.seeds)), args.shard)
     results = study.run_study(study_dir, jobs, training, args.n_eval, range(args.sample_draws), args.data_dir,
                               show_progress=not args.no_progress)
     print(f"{len(results)} jobs done in {study_dir}; their results page: python -m gan_lab report {study_dir}")
@@ -334,13 +336,9 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error, already printed on one line
         return exit_.code if isinstance(exit_.code, int) else 2
-    if os.environ.get("GAN_LAB_DISTRIBUTED") == "1":
-        import jax
-
-        # Multi-host: every host runs the same command; the coordinator comes from the environment
-        # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID, or a cluster JAX detects).
-        jax.distributed.initialize()
     try:
+        if distributed.requested():  # one of several processes (gan_lab/distributed.py)
+            distributed.initialize()
         if runtime.APPLIED.get("error"):
             raise UserError(runtime.APPLIED["error"])
         COMMANDS[args.command](args)
@@ -363,6 +361,8 @@ def run() -> None:
     I/O threads that print tracebacks (right away or at interpreter shutdown), and the user must see
     gan_lab's one line only.
     """
+    if distributed.requested() and not distributed.is_worker():
+        sys.exit(distributed.supervise(sys.argv[1:]))  # the work runs in a child process it watches
     runtime.configure()  # this program's process settings, before JAX starts (gan_lab/runtime.py)
     code = main()
     if code == 2:

@@ -64,6 +64,20 @@ def plan(models, datasets, seeds) -> list[Job]:
     return [Job(model, dataset, seed) for seed in seeds for dataset in datasets for model in models]
 
 
+def shard(jobs: list[Job], spec: str | None) -> list[Job]:
+    """The jobs of shard "K/N": every N-th job from the K-th (0-based), so N processes or hosts sharing
+    the study directory each run their own jobs, each job written in its own directory. None: all."""
+    if spec is None:
+        return jobs
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError:
+        index = count = -1
+    if not 0 <= index < count:
+        raise UserError(f"--shard {spec!r}: give K/N with 0 <= K < N, e.g. 0/2 and 1/2 on two hosts")
+    return jobs[index::count]
+
+
 def job_config(job: Job, training: dict):
     """The job's run config: the study's training settings (those that apply to the model)."""
     return config_lib.make_config(job.model, {**training, "dataset": job.dataset, "seed": job.seed,

@@ -117,7 +117,12 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def place(tree, mesh: Mesh):
     """Commit a pytree (loop state, dataset) to the mesh, replicated: fresh and restored states then
     look the same to the compiled step, which never recompiles for them."""
-    return jax.device_put(tree, replicated(mesh))
+    everywhere = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, everywhere)
+    # Several processes: each holds the whole value (every process computed or restored the same), so
+    # each builds its part of the global array from it; device_put would try to copy across hosts.
+    return jax.tree.map(lambda leaf: jax.make_array_from_process_local_data(everywhere, np.asarray(leaf)), tree)
 
 
 def epoch_permutation(loop: LoopState, n_examples: int, steps_per_epoch: int):

@@ -27,6 +27,17 @@ def test_plan_is_seed_major():
     assert jobs[0].name == "dcgan-mnist-seed0"
 
 
+def test_shards_split_the_jobs_between_processes():
+    jobs = study.plan(["dcgan", "vae", "cgan"], ["mnist", "fashion-mnist"], range(3))
+    parts = [study.shard(jobs, f"{k}/4") for k in range(4)]
+    assert sorted(job for part in parts for job in part) == sorted(jobs)  # each job in exactly one shard
+    assert {len(part) for part in parts} == {4, 5}
+    assert study.shard(jobs, None) == jobs
+    for bad in ("2/2", "1", "a/b", "-1/2"):
+        with pytest.raises(UserError, match="give K/N with 0 <= K < N"):
+            study.shard(jobs, bad)
+
+
 def test_a_study_writes_each_job_resumes_a_cut_job_and_never_trains_twice(tmp_path, data_dir):
     jobs = study.plan(["dcgan"], ["mnist"], range(2))
     # Job seed1 was stopped after 2 of its 4 steps (as a kill after a checkpoint leaves it).
