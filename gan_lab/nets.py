@@ -7,11 +7,14 @@ reference PyTorch model with copied weights computes the same numbers.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from gan_lab.config import Setting
+from gan_lab.errors import UserError
 
 normal_init = nnx.initializers.normal(stddev=0.02)
 
@@ -127,6 +130,38 @@ def up_conv(x, kernel, bias):
     return overlap_add(products.reshape(batch, height, width, 4, 4, n_out)) + bias
 
 
+def native_down_conv(x, kernel, bias):
+    """down_conv through XLA's own convolution (what nnx.Conv computes): cuDNN's on a GPU."""
+    return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+
+
+def native_up_conv(x, kernel, bias):
+    """up_conv through XLA's own transposed convolution (what nnx.ConvTranspose computes)."""
+    return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+
+
+# How the 4x4 layers compute. The matmul forms (im2col/col2im around one matmul) were chosen for
+# XLA:CPU, where they make every model's step 1.2-3x faster than nnx.Conv (experiments/results/
+# bench_models.md). On a GPU, XLA hands native convolutions to cuDNN, which is what GPU users expect
+# and usually faster; this has not been measured here (no GPU). "auto" picks per backend; the
+# variable overrides it, for a measurement or a backend where the other form wins. Both forms have
+# the same parameters and are tested equal (tests/test_layers.py), so checkpoints move between them.
+CONV_ENV = "GAN_LAB_CONV"
+CONV_FORMS = {"matmul": (down_conv, up_conv), "native": (native_down_conv, native_up_conv)}
+
+
+def conv_form() -> str:
+    """'matmul' or 'native' for the backend the layers are traced on ($GAN_LAB_CONV: auto|matmul|native)."""
+    choice = os.environ.get(CONV_ENV, "auto").strip() or "auto"
+    if choice == "auto":
+        return "matmul" if jax.default_backend() == "cpu" else "native"
+    if choice not in CONV_FORMS:
+        raise UserError(f"{CONV_ENV}={choice!r} is not one of auto, {', '.join(CONV_FORMS)}")
+    return choice
+
+
 class _Conv4x4(nnx.Module):
     """kernel (4, 4, in, out) and bias (out,), drawn exactly as nnx.Conv draws them (one params key
     each, in that order), so a model built from the same seed gets the same weights."""
@@ -138,12 +173,12 @@ class _Conv4x4(nnx.Module):
 
 class DownConv(_Conv4x4):
     def __call__(self, x):
-        return down_conv(x, self.kernel[...], self.bias[...])
+        return CONV_FORMS[conv_form()][0](x, self.kernel[...], self.bias[...])
 
 
 class UpConv(_Conv4x4):
     def __call__(self, x):
-        return up_conv(x, self.kernel[...], self.bias[...])
+        return CONV_FORMS[conv_form()][1](x, self.kernel[...], self.bias[...])
 
 
 def conv_down(n_in: int, n_out: int, rngs: nnx.Rngs) -> DownConv:

@@ -8,6 +8,7 @@ import pytest
 from flax import nnx
 
 from gan_lab import nets
+from gan_lab.errors import UserError
 
 
 # (fast, plain, input shape NHWC, out channels): the model's shapes, odd channel counts, non-square
@@ -59,8 +60,12 @@ def test_same_parameters_as_plain_layer(fast, plain, shape, n_out):
     jax.tree.map(np.testing.assert_array_equal, fast_params, plain_params)
 
 
+@pytest.mark.parametrize("form", ["matmul", "native"])
 @pytest.mark.parametrize("fast, plain, shape, n_out", CASES)
-def test_forward_and_gradients_match_plain_layer(fast, plain, shape, n_out):
+def test_forward_and_gradients_match_plain_layer(fast, plain, shape, n_out, form, monkeypatch):
+    """Both forms of the layers (CPU's matmul, a GPU's native convolution) against the plain Flax layers."""
+    monkeypatch.setenv(nets.CONV_ENV, form)
+    assert nets.conv_form() == form
     fast_layer, plain_layer = layer_pair(fast, plain, shape[-1], n_out)
     # numpy draws: a jax.random draw compiles anew for every shape, which would dominate this file.
     x = jnp.asarray(np.random.RandomState(1).randn(*shape), jnp.float32)
@@ -74,6 +79,14 @@ def test_forward_and_gradients_match_plain_layer(fast, plain, shape, n_out):
         np.testing.assert_allclose(fast_value, plain_value, rtol=1e-5, atol=1e-5 * scale)
     assert fast_results[0].shape == out_shape
 
+
+
+def test_the_form_is_chosen_per_backend_and_a_bad_choice_is_one_line(monkeypatch):
+    monkeypatch.delenv(nets.CONV_ENV, raising=False)
+    assert nets.conv_form() == ("matmul" if jax.default_backend() == "cpu" else "native")
+    monkeypatch.setenv(nets.CONV_ENV, "cudnn")
+    with pytest.raises(UserError, match="GAN_LAB_CONV='cudnn' is not one of auto, matmul, native"):
+        nets.conv_form()
 
 
 def test_odd_input_size_of_a_strided_conv_is_refused():
