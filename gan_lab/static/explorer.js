@@ -8,8 +8,11 @@ const view = { a: null, b: null, seed: 0, n: 64, cls: "", shift: [], pick: null,
 let runs = {}, limits = { sliders: 8, max_shift: 4 };
 const walkers = {};  // pane -> animation timer
 const watchers = {}; // pane -> polling timer of a run that is training
+const seenStep = {};  // run -> the newest step seen while it trains
 
 const $ = (id) => document.getElementById(id);
+// Names come from directory names and files on disk: put them into HTML as text, never as markup.
+const text = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const runPath = (id) => "/api/runs/" + id.split("/").map(encodeURIComponent).join("/");
 const query = (params) => Object.entries(params).filter(([, v]) => v !== null && v !== "" && v !== undefined)
   .map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
@@ -54,11 +57,11 @@ async function loadRuns() {
     row.dataset.id = run.id;
     if (run.error) {
       row.className = "error";
-      row.innerHTML = `<td colspan="7" title="${run.error}">${run.id}: ${run.error}</td>`;
+      row.innerHTML = `<td colspan="7" title="${text(run.error)}">${text(run.id)}: ${text(run.error)}</td>`;
     } else {
       const fd = run.fd === null || run.fd === undefined ? "–" : run.fd.toFixed(1);
-      row.innerHTML = `<td title="${run.id}">${run.model}</td><td>${run.dataset}</td><td>${run.epochs}</td>` +
-        `<td>${run.seed}</td><td>${fd}</td><td>${run.status}</td>` +
+      row.innerHTML = `<td title="${text(run.id)}">${text(run.model)}</td><td>${text(run.dataset)}</td>` +
+        `<td>${text(run.epochs)}</td><td>${text(run.seed)}</td><td>${fd}</td><td>${text(run.status)}</td>` +
         `<td><button data-pane="a">A</button> <button data-pane="b">B</button></td>`;
     }
     body.appendChild(row);
@@ -93,7 +96,7 @@ function fillClasses() {
   const select = $("class");
   const names = conditional ? conditional.class_names : [];
   select.innerHTML = `<option value="">every class, in turn</option>` +
-    names.map((name, i) => `<option value="${i}">${i}: ${name}</option>`).join("");
+    names.map((name, i) => `<option value="${i}">${i}: ${text(name)}</option>`).join("");
   select.disabled = !conditional;
   select.value = conditional ? view.cls : "";
 }
@@ -114,8 +117,9 @@ function pictureParams(run, extra = {}) {
 }
 
 function gridURL(run, scale = 1) {
+  // `at` (the newest step seen) only changes the address, so the browser fetches a run in training anew.
   return `${runPath(run.id)}/grid.png?` + query(pictureParams(run, {
-    seed: view.seed, n: view.n, columns: Math.ceil(Math.sqrt(view.n)), scale }));
+    seed: view.seed, n: view.n, columns: Math.ceil(Math.sqrt(view.n)), scale, at: seenStep[run.id] }));
 }
 
 function showProblem(element, message) {
@@ -152,9 +156,8 @@ function animateWalk(paneKey, strip, canvas) {
 function buildPane(paneKey, run, element) {
   element.className = "pane";
   element.dataset.run = run.id;
-  element.innerHTML = `<h3>${paneKey.toUpperCase()}: ${run.model} on ${run.dataset}</h3>` +
-    `<div class="meta">${run.id} · ${run.epochs} epoch${run.epochs === 1 ? "" : "s"} · seed ${run.seed} · step ${run.step ?? "–"} · ${run.status}` +
-    (run.fd !== null && run.fd !== undefined ? ` · FD ${run.fd.toFixed(1)}` : "") + `</div><div class="problems"></div>` +
+  element.innerHTML = `<h3>${paneKey.toUpperCase()}: ${text(run.error ? run.id : `${run.model} on ${run.dataset}`)}</h3>` +
+    `<div class="meta"></div><div class="problems"></div>` +
     `<img class="pixels" id="grid-${paneKey}" title="click a sample to hold it as a style" alt="samples">` +
     `<div class="hint" id="wardrobe-caption-${paneKey}" hidden></div>` +
     `<img class="strip" id="wardrobe-${paneKey}" alt="the held style as every class" hidden>` +
@@ -184,6 +187,9 @@ async function renderPane(paneKey) {
     return;
   }
   if (element.dataset.run !== run.id) buildPane(paneKey, run, element);
+  element.querySelector(".meta").textContent = run.error ? run.id : `${run.id} · ${run.epochs} epoch${run.epochs === 1 ? "" : "s"} · ` +
+    `seed ${run.seed} · step ${seenStep[run.id] ?? run.step ?? "–"} · ${run.status}` +
+    (run.fd !== null && run.fd !== undefined ? ` · FD ${run.fd.toFixed(1)}` : "");
   const problems = element.querySelector(".problems");
   problems.innerHTML = "";
   if (run.error) { showProblem(problems, run.error); return; }
@@ -231,6 +237,7 @@ function renderTraining(paneKey, run, element) {
     try { info = await getJSON(`${runPath(run.id)}/training`); } catch (err) { return; }
     box.querySelector(".progress").textContent = `${info.status}, step ${info.step}, epoch ${info.epoch}`;
     if (info.step === lastStep) return;
+    if (lastStep !== null && view[paneKey] === run.id) { seenStep[run.id] = info.step; renderPane(paneKey); }  // redraw
     lastStep = info.step;
     const stamp = `?t=${info.step}`;
     if (info.newest_grid) epochGrid.src = `${runPath(run.id)}/epoch.png${stamp}`;
@@ -241,14 +248,18 @@ function renderTraining(paneKey, run, element) {
   if (run.status === "training") watchers[paneKey] = setInterval(refresh, 4000);
 }
 
-function render() {
-  $("seed").value = view.seed;
-  $("count").value = String(view.n);
-  fillClasses();
+function markOpenRuns() {
   document.querySelectorAll("#runs tr").forEach((row) => {
     row.classList.toggle("open-a", row.dataset.id === view.a);
     row.classList.toggle("open-b", row.dataset.id === view.b);
   });
+}
+
+function render() {
+  $("seed").value = view.seed;
+  $("count").value = String(view.n);
+  fillClasses();
+  markOpenRuns();
   writeAddress();
   renderPane("a");
   renderPane("b");
@@ -261,4 +272,9 @@ function render() {
   buildSliders();
   wireControls();
   render();
+  // New runs, and runs that start or stop training, appear without reloading the page.
+  setInterval(async () => {
+    try { await loadRuns(); } catch (err) { return; }
+    markOpenRuns();
+  }, 15000);
 })();
