@@ -115,15 +115,6 @@ def prior_draws(model, seed: int, n: int):
 # Runs on disk
 
 
-def newest_checkpoint_step(run_dir: Path) -> int | None:
-    """The newest finished checkpoint's step from the directory names (Orbax writes <step>/ when done)."""
-    try:
-        steps = [int(entry.name) for entry in os.scandir(run_dir / "checkpoints") if entry.name.isdigit()]
-    except OSError:
-        return None
-    return max(steps, default=None)
-
-
 def run_status(run_dir: Path) -> str:
     """training (a process holds the run's lock), finished, or stopped (cut short: `gan_lab train
     --resume` continues it)."""
@@ -201,7 +192,7 @@ class Catalog:
 
     def describe(self, run_id: str, run_dir: Path) -> dict:
         """One row of the run list; a run whose config cannot be read is listed with its error."""
-        row = {"id": run_id, "status": run_status(run_dir), "step": newest_checkpoint_step(run_dir)}
+        row = {"id": run_id, "status": run_status(run_dir), "step": runs.newest_step(run_dir)}
         try:
             cfg = self._config(run_dir)
         except Exception as err:  # noqa: BLE001 - a damaged run is listed with its error; the others are served
@@ -227,7 +218,7 @@ class Catalog:
     def load(self, run_id: str) -> Loaded:
         """The run's model at its newest checkpoint (cached until a newer one is written)."""
         run_dir = self.path(run_id)
-        step = newest_checkpoint_step(run_dir)
+        step = runs.newest_step(run_dir)
         with self._lock:
             cached = self._loaded.pop(run_id, None)
             if cached is None or cached[0] != step:

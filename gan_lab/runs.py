@@ -435,9 +435,35 @@ def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=Non
     found = {}
     for (model, dataset), cfg in configs.items():
         run = find_finished_run(runs_dir, model, dataset, settings.get("epochs"))
-        if run is None:
+        cut = find_cut_run(runs_dir, cfg) if run is None else None
+        if cut is not None:  # a run of exactly these settings that was stopped: continue it
+            print(f"continuing {cut}, stopped at step {newest_step(cut)}")
+            run = train_run(resume_config(cut, {}), data_dir=data_dir, show_progress=show_progress, resume=cut)
+        elif run is None:
             print(f"no finished {model} run on {dataset} in {runs_dir}: training one "
                   f"({model} on {dataset}, {cfg.epochs} epochs, seed {cfg.seed})")
             run = train_run(cfg, runs_dir=runs_dir, data_dir=data_dir, show_progress=show_progress)
         found[(model, dataset)] = run
     return found
+
+
+def find_cut_run(runs_dir: Path, cfg) -> Path | None:
+    """The newest run under runs_dir started with exactly `cfg` that has a checkpoint but did not
+    train to its end (killed, or the machine's session ended): resumable instead of trained again."""
+    wanted = dataclasses.asdict(cfg)
+    found = []
+    for config_path in Path(runs_dir).glob("*/config.json"):
+        run = config_path.parent
+        try:
+            saved = json.loads(config_path.read_text())["config"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if saved == wanted and finished_config(run) is None and newest_step(run) is not None:
+            found.append((config_path.stat().st_mtime, str(run)))
+    return Path(max(found)[1]) if found else None
+
+
+def newest_step(run_dir: Path) -> int | None:
+    """The step of the newest complete checkpoint, from its directory name (no checkpoint is read)."""
+    steps = [int(path.name) for path in (Path(run_dir) / "checkpoints").glob("*") if path.name.isdigit()]
+    return max(steps, default=None)

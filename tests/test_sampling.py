@@ -143,3 +143,25 @@ def test_compare_trains_what_is_missing_then_reuses_it(tmp_path, data_dir):
     assert Image.open(tmp_path / "b.png").size[0] > 400
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
     assert_one_line_error(run_cli("compare", "dcgan", "--datasets", "cifar"), "unknown dataset 'cifar'")
+
+
+def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path, data_dir):
+    """compare (and the showcase) continue a run a session's end or a kill left behind."""
+    import shutil
+
+    from gan_lab import config, runs
+
+    settings = {"epochs": 1, "subset": 128, "batch_size": 32, "width": 0.125, "checkpoint_every": 2}  # 4 steps
+    cfg = config.make_config("dcgan", {**settings, "dataset": "mnist"}, strict=False)
+    run_dir = runs.train_run(cfg, runs_dir=tmp_path, data_dir=data_dir, show_progress=False)
+    # As if killed after step 2's checkpoint: no later checkpoint, no final grid.
+    shutil.rmtree(run_dir / "checkpoints" / "4")
+    (run_dir / "samples" / "final.png").unlink()
+    assert runs.find_finished_run(tmp_path, "dcgan", "mnist", 1) is None
+    assert runs.find_cut_run(tmp_path, cfg) == run_dir
+    other = config.make_config("dcgan", {**settings, "dataset": "mnist", "seed": 1}, strict=False)
+    assert runs.find_cut_run(tmp_path, other) is None  # other settings: not the same run
+
+    found = runs.find_or_train(["dcgan"], ["mnist"], tmp_path, settings, data_dir=data_dir, show_progress=False)
+    assert found[("dcgan", "mnist")] == run_dir and list(tmp_path.iterdir()) == [run_dir]
+    assert runs.newest_step(run_dir) == 4 and runs.finished_config(run_dir) is not None
