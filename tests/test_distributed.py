@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -58,6 +59,18 @@ def train_two_processes(args, data_dir) -> list[tuple[int, str, str]]:
     return results
 
 
+def child_of(pid: int) -> int:
+    """The process `pid` started (gan_lab's worker under its supervising process), from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(command name)"
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the parent's pid
+            return int(stat.parent.name)
+    raise AssertionError(f"process {pid} has no child")
+
+
 def losses(run_dir) -> np.ndarray:
     return np.array([[r["d_loss"], r["g_loss"]] for r in runs.read_metrics(run_dir) if "d_loss" in r])
 
@@ -100,7 +113,7 @@ def test_a_killed_process_stops_the_other_with_one_line(tmp_path, data_dir):
         while not ((run_dir / "metrics.jsonl").exists() and runs.read_metrics(run_dir)):  # training started
             assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "never started training"
             time.sleep(0.5)
-        worker = int(subprocess.check_output(["pgrep", "-P", str(processes[1].pid)]).split()[0])
+        worker = child_of(processes[1].pid)
         os.kill(worker, signal.SIGKILL)  # process 1's worker dies as a crash or a lost host would
         stopped = time.monotonic()
         (code, _, err), (code_killed, _, err_killed) = finish(processes)
