@@ -246,10 +246,12 @@ class Catalog:
 
     def latents(self, run_id: str, seed: int, n: int, shift: np.ndarray | None) -> np.ndarray:
         """The latents of a grid (what the page holds when a sample is picked), sliders applied."""
+        check_count(n)
         model = self.load(run_id).run.model
         return np.asarray(shifted(prior_draws(model, seed, n), shift))
 
     def grid(self, run_id: str, seed: int, n: int, label: int | None, shift: np.ndarray | None) -> np.ndarray:
+        check_count(n)
         loaded = self.load(run_id)
         check_label(loaded.run.model, label)
         latents = shifted(prior_draws(loaded.run.model, seed, n), shift)
@@ -267,6 +269,7 @@ class Catalog:
     def walk(self, run_id: str, start_text: str, end_text: str, steps: int, label: int | None,
              shift: np.ndarray | None) -> np.ndarray:
         """`steps` images on the spherical path from one latent to another (one class for conditional models)."""
+        check_count(steps, "steps", low=2)
         loaded = self.load(run_id)
         model = loaded.run.model
         check_label(model, label)

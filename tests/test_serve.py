@@ -184,6 +184,15 @@ def test_a_taken_port_is_one_line(tmp_path):
             serve.check_port_free("127.0.0.1", port)
 
 
+def test_the_core_checks_counts_without_the_web_layer(served):
+    root, _ = served
+    catalog = explorer.Catalog(root)
+    with pytest.raises(explorer.BadRequest, match="n must be 1..64"):
+        catalog.grid("cgan-mnist", 0, 65, None, None)
+    with pytest.raises(explorer.BadRequest, match="steps must be 2..64"):
+        catalog.walk("cgan-mnist", "0", "0", 1, None, None)
+
+
 def test_shift_and_latent_parsing():
     assert explorer.parse_vector(None, "shift", 8, 4.0) is None
     assert explorer.parse_vector("1, -2.5", "shift", 8, 4.0).tolist() == [1.0, -2.5]
