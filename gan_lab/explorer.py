@@ -115,6 +115,11 @@ def prior_draws(model, seed: int, n: int):
 # Runs on disk
 
 
+def epoch_grids(run_dir: Path) -> list[Path]:
+    """The run's per-epoch sample grids, oldest first."""
+    return sorted((run_dir / "samples").glob("epoch_*.png"))
+
+
 def run_status(run_dir: Path) -> str:
     """training (a process holds the run's lock), finished, or stopped (cut short: `gan_lab train
     --resume` continues it)."""
@@ -283,21 +288,21 @@ class Catalog:
     def training_view(self, run_id: str) -> dict:
         """What a run that is still training shows: its status, step, newest epoch grid and curves."""
         run_dir = self.path(run_id)
-        grids = sorted((run_dir / "samples").glob("epoch_*.png"))
-        records = [r for r in runs.read_metrics(run_dir) if "steps_per_sec" in r]
+        grids = epoch_grids(run_dir)
+        records = runs.training_records(run_dir)
         return {"status": run_status(run_dir), "step": records[-1]["step"] if records else 0,
                 "epoch": records[-1]["epoch"] if records else 0,
                 "newest_grid": grids[-1].name if grids else None, "records": len(records)}
 
     def newest_epoch_grid(self, run_id: str) -> bytes:
-        grids = sorted((self.path(run_id) / "samples").glob("epoch_*.png"))
+        grids = epoch_grids(self.path(run_id))
         if not grids:
             raise NotFound(f"run {run_id} has no epoch grid yet (the first is written at the end of epoch 1)")
         return grids[-1].read_bytes()
 
     def loss_curves(self, run_id: str) -> bytes:
         run_dir = self.path(run_id)
-        records = [r for r in runs.read_metrics(run_dir) if "steps_per_sec" in r]
+        records = runs.training_records(run_dir)
         if not records:
             raise NotFound(f"run {run_id} has logged no training metrics yet")
         every = math.ceil(len(records) / MAX_CURVE_POINTS)

@@ -99,6 +99,11 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return records
 
 
+def training_records(run_dir: Path) -> list[dict]:
+    """The training loop's records of metrics.jsonl (not the evaluations'): those with a step rate."""
+    return [r for r in read_metrics(run_dir) if "steps_per_sec" in r]
+
+
 def make_grid_sampler(model):
     """Jitted `model state -> GRID_SIZE images` from the fixed grid noise (and labels 0..9 if conditional)."""
     key = jax.random.key(GRID_NOISE_SEED)
@@ -334,7 +339,7 @@ def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop
         checkpoints.close()
         if board is not None:
             board.close()
-        records = [r for r in read_metrics(run_dir) if "steps_per_sec" in r] if writer else []
+        records = training_records(run_dir) if writer else []
         if records:
             plotting.save_loss_curves(records, run_dir / "loss_curves.png", f"{cfg.model} on {cfg.dataset}")
     return run_dir
