@@ -70,7 +70,7 @@ def port_number(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gan_lab import data
+    from gan_lab import config, data
 
     parser = OneLineParser(prog=PROG, description="GANs and VAEs on MNIST and Fashion-MNIST in JAX/Flax.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.add_argument("--width", type=float, default=0.5, help="network width for every model that has one "
                            "(default 0.5, the CPU setting; 1 is the papers')")
     study_cmd.add_argument("--subset", type=int, default=None, help="train on the first N images only")
+    study_cmd.add_argument("--precision", default="f32", help=config.run_settings()["precision"].help)
     study_cmd.add_argument("--dir", default=None, help="study directory (default studies/<setting>); a stopped "
                            "study continues when given the same directory and settings")
     study_cmd.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (0-based): "
@@ -275,7 +276,7 @@ def cmd_study(args) -> None:
                                ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1)):
         if value < least:
             raise UserError(f"{flag} must be at least {least}, got {value}")
-    training = study.training_settings(args.epochs, args.width, args.subset)
+    training = study.training_settings(args.epochs, args.width, args.subset, args.precision)
     for name in models:  # every value checked before anything trains
         config.make_config(name, training, strict=False)
     study_dir = Path(args.dir or Path("studies") / study.setting_tag(training, args.n_eval, args.sample_draws))

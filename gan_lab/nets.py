@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from gan_lab import precision
 from gan_lab.config import Setting
 from gan_lab.errors import UserError
 
@@ -32,8 +33,11 @@ def channels(base: int, width: float) -> int:
     return max(1, round(base * width))
 
 
-def dense(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(n_in, n_out, kernel_init=normal_init, rngs=rngs)
+def dense(n_in: int, n_out: int, rngs: nnx.Rngs, **init) -> nnx.Linear:
+    """nnx.Linear (N(0, 0.02) weights unless `init` says otherwise) that multiplies in the traced
+    precision (gan_lab.precision)."""
+    return nnx.Linear(n_in, n_out, **{"kernel_init": normal_init, **init}, dot_general=precision.linear_dot_general,
+                      rngs=rngs)
 
 
 # The two 4x4 stride-2 convolutions below are written as matrix products because that is what
@@ -113,9 +117,9 @@ def _sum_of(arrays):
 
 def down_conv(x, kernel, bias):
     """PyTorch's Conv2d(k=4, s=2, p=1) on NHWC x with an HWIO kernel: im2col + one matmul."""
-    taps = window_taps(x)  # (B, H/2, W/2, 4, 4, in), the kernel's (kh, kw, in) order
-    out = jnp.dot(taps.reshape(-1, kernel.shape[0] * kernel.shape[1] * kernel.shape[2]),
-                  kernel.reshape(-1, kernel.shape[-1]))
+    taps = window_taps(precision.to_compute(x))  # (B, H/2, W/2, 4, 4, in), the kernel's (kh, kw, in) order
+    out = precision.matmul(taps.reshape(-1, kernel.shape[0] * kernel.shape[1] * kernel.shape[2]),
+                           kernel.reshape(-1, kernel.shape[-1]))
     return out.reshape(*taps.shape[:3], -1) + bias
 
 
@@ -126,20 +130,21 @@ def up_conv(x, kernel, bias):
     batch, height, width, n_in = x.shape
     n_out = kernel.shape[-1]
     # Taps last, so the matmul writes them in the layout overlap_add reads and its gradient gives.
-    products = jnp.dot(x.reshape(-1, n_in), kernel.transpose(2, 0, 1, 3).reshape(n_in, 16 * n_out))
+    products = precision.matmul(x.reshape(-1, n_in), kernel.transpose(2, 0, 1, 3).reshape(n_in, 16 * n_out))
     return overlap_add(products.reshape(batch, height, width, 4, 4, n_out)) + bias
 
 
 def native_down_conv(x, kernel, bias):
     """down_conv through XLA's own convolution (what nnx.Conv computes): cuDNN's on a GPU."""
-    return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+    return jax.lax.conv_general_dilated(precision.to_compute(x), precision.to_compute(kernel), (2, 2),
+                                        ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        **precision.conv_kwargs()) + bias
 
 
 def native_up_conv(x, kernel, bias):
     """up_conv through XLA's own transposed convolution (what nnx.ConvTranspose computes)."""
-    return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
-                                  dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+    return jax.lax.conv_transpose(precision.to_compute(x), precision.to_compute(kernel), (2, 2), ((2, 2), (2, 2)),
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"), **precision.conv_kwargs()) + bias
 
 
 # How the 4x4 layers compute. The matmul forms (im2col/col2im around one matmul) were chosen for

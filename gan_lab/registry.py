@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
 
+from gan_lab import precision
 from gan_lab.errors import UserError
 
 
@@ -71,10 +73,16 @@ def register(name: str, description: str, family: str = "unconditional GANs", se
             for key in set(other.settings) & set(settings or {}):
                 if type(other.settings[key].default) is not type(settings[key].default):
                     raise ValueError(f"setting {key!r} of {name!r} has another type than in {other.name!r}")
-        _REGISTRY[name] = Recipe(name, description, build, defaults, dict(settings or {}), family)
+        _REGISTRY[name] = Recipe(name, description, functools.partial(_build_in_precision, build), defaults,
+                                 dict(settings or {}), family)
         return build
 
     return wrap
+
+
+def _build_in_precision(build, cfg) -> Model:
+    """The model `build` makes, its training step traced in cfg.precision (gan_lab.precision)."""
+    return precision.training_in(build(cfg), cfg.precision)
 
 
 def _load_builtin_models() -> None:

@@ -5,7 +5,7 @@ wants them.
 
 Together they take the DCGAN step from 5.11 to 7.42 steps/s at batch 64 and from 1.64 to 2.01 at
 batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experiments/bench.py: the
-`GAN_LAB_CPU_TUNING` rows of experiments/results/bench.md and its git history):
+`GAN_LAB_CPU_TUNING` rows of experiments/results/bench-dcgan-amd.md and bench-dcgan-intel.md):
 
 * XLA flags: copy insertion with region analysis drops buffer copies around the optimizer updates,
   and multi-output fusion lets one loop fusion write several results (e.g. both Adam moments in
@@ -16,11 +16,11 @@ batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experi
   ~25,000-31,000 faults and 54-74 ms of kernel CPU time per step at batch 64 (experiments/profile_step.py
   reports them; tests/test_runtime.py checks they are gone).
   With one arena, no mmap and no trimming, the freed block is reused by the next step. Memory freed
-  this way stays with the process (peak RSS in bench.md).
+  this way stays with the process (peak RSS in those files).
 
 The allocator setting has a price: XLA's parallel compiler threads then share one arena, which
 makes a compilation slower (DCGAN step at batch 64: 5.0 s with the flags alone, 6.0 s with both on
-the AMD machine, 2.5 and 4.0 s on the Intel one; bench.md's first-step column). A training run
+the AMD machine, 2.5 and 4.0 s on the Intel one; the first-step column of those files). A training run
 compiles once and gains that back in ~100 steps; the test suite, which compiles hundreds of small
 steps, does not.
 `GAN_LAB_CPU_TUNING=xla` keeps only the XLA flags (the tests' setting), `GAN_LAB_CPU_TUNING=0` turns

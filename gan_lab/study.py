@@ -42,15 +42,18 @@ class Job(NamedTuple):
         return f"{self.model}-{self.dataset}-seed{self.seed}"
 
 
-def training_settings(epochs: int, width: float, subset: int | None) -> dict:
-    """The run settings every job of a study trains with (those that apply to each model)."""
-    return {"epochs": epochs, "width": width, "subset": subset, "log_every": 50}
+def training_settings(epochs: int, width: float, subset: int | None, precision: str = "f32") -> dict:
+    """The run settings every job of a study trains with (those that apply to each model). The
+    precision is recorded only when it is not the default, so studies made before it existed continue."""
+    training = {"epochs": epochs, "width": width, "subset": subset, "log_every": 50}
+    return training if precision == "f32" else {**training, "precision": precision}
 
 
 def setting_tag(training: dict, n_eval: int, draws: int) -> str:
-    """A study setting's short name, e.g. e1-w0.5-sNone-ev10000x2: its default directory name and the
-    key of its kept results."""
-    return f"e{training['epochs']}-w{training['width']}-s{training['subset']}-ev{n_eval}x{draws}"
+    """A study setting's short name, e.g. e1-w0.5-sNone-ev10000x2 (-bf16 under mixed precision): its
+    default directory name and the key of its kept results."""
+    tag = f"e{training['epochs']}-w{training['width']}-s{training['subset']}-ev{n_eval}x{draws}"
+    return tag if training.get("precision", "f32") == "f32" else f"{tag}-{training['precision']}"
 
 
 def study_settings(training: dict, n_eval: int, sample_seeds) -> dict:

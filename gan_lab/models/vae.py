@@ -58,12 +58,17 @@ class ConvDecoder(nnx.Module):
         return self.deconv2(jax.nn.relu(self.deconv1(h)))
 
 
+def flax_dense(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Linear:
+    """nnx.Linear with its own default init, multiplying in the traced precision (nets.dense)."""
+    return nets.dense(n_in, n_out, rngs, kernel_init=nnx.nn.linear.default_kernel_init)
+
+
 class MLPEncoder(nnx.Module):
     def __init__(self, z_dim: int, hidden: int, rngs: nnx.Rngs):
         # Flax's example uses nn.Dense's default init (LeCun normal), so this one does too.
-        self.fc1 = nnx.Linear(PIXELS, hidden, rngs=rngs)
-        self.mean = nnx.Linear(hidden, z_dim, rngs=rngs)
-        self.log_var = nnx.Linear(hidden, z_dim, rngs=rngs)
+        self.fc1 = flax_dense(PIXELS, hidden, rngs)
+        self.mean = flax_dense(hidden, z_dim, rngs)
+        self.log_var = flax_dense(hidden, z_dim, rngs)
 
     def __call__(self, x):
         h = jax.nn.relu(self.fc1(x.reshape(x.shape[0], PIXELS)))
@@ -72,8 +77,8 @@ class MLPEncoder(nnx.Module):
 
 class MLPDecoder(nnx.Module):
     def __init__(self, z_dim: int, hidden: int, rngs: nnx.Rngs):
-        self.fc1 = nnx.Linear(z_dim, hidden, rngs=rngs)
-        self.fc2 = nnx.Linear(hidden, PIXELS, rngs=rngs)
+        self.fc1 = flax_dense(z_dim, hidden, rngs)
+        self.fc2 = flax_dense(hidden, PIXELS, rngs)
 
     def __call__(self, z):
         return self.fc2(jax.nn.relu(self.fc1(z))).reshape(-1, 28, 28, 1)
