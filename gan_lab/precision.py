@@ -3,8 +3,11 @@
 With `--precision bf16` a model's training step multiplies in bfloat16 and accumulates in float32
 (the products' outputs are float32), while its weights, optimizer state, BatchNorm, activations and
 losses stay float32: the usual "bf16 mixed precision" of PyTorch's autocast or Flax's `dtype`
-argument, without a loss scale (bfloat16 has float32's exponent range). CPUs with AVX512-BF16 or
-AMX, and every recent GPU, run such products about twice as fast as float32 ones.
+argument, without a loss scale (bfloat16 has float32's exponent range). Recent GPUs run such
+products several times faster than float32 ones. XLA:CPU (jaxlib 0.10) does not: its compiler
+converts most bfloat16 operands back to float32 before the products (the compiled step shows
+convert fusions feeding float32 dots), so on a CPU the step only gains the casts' cost (0.8x the
+float32 step on an AMD EPYC with AVX512-BF16: experiments/results/bench-dcgan-amd.md).
 
 Only the training step changes: sampling, evaluation and the evaluator networks compute in float32
 from the float32 weights, so a bf16-trained model's checkpoint is an ordinary one.
