@@ -1,7 +1,7 @@
 """gan_lab's DCGAN training step vs the same step in PyTorch eager, side by side on this CPU.
 
     pip install -e .[bench]                  # PyTorch: the reference step only, never gan_lab
-    python experiments/bench.py              # ~15 min; writes experiments/results/bench.md
+    python experiments/bench.py              # ~20 min; writes experiments/results/bench-dcgan-<vendor>.md
     python experiments/bench.py --quick      # smoke run, ~2 min, writes nothing unless --out
     python experiments/bench.py --model wgan-gp
                                              # the heaviest step vs PyTorch with equal work, batch 64,
@@ -23,7 +23,8 @@ gan_lab is timed through gan_lab.train.make_train_step, the loop's own jitted, d
 device-resident MNIST; the reference is experiments/torch_reference.py with torch.set_num_threads(2).
 Rows: gan_lab as installed; gan_lab without its CPU settings (GAN_LAB_CPU_TUNING=0, see
 gan_lab/runtime.py); gan_lab on 2 XLA host devices (batch sharded over a Mesh, as `--devices 2`);
-PyTorch with gan_lab's allocator settings; plain PyTorch, the reference of the targets.
+PyTorch with gan_lab's allocator settings; plain PyTorch, the reference of the targets; and a
+mixed-precision pair, gan_lab's `--precision bf16` against PyTorch's CPU autocast to bfloat16.
 Expected (issue 4): gan_lab >= 1.5x PyTorch at batch 64 and >= 1.25x at batch 256.
 """
 
@@ -43,7 +44,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "bench.md"
+RESULTS = HERE / "results" / "bench-dcgan-{vendor}.md"  # one file per CPU vendor: neither overwrites the other
 TARGETS = {64: 1.5, 256: 1.25}  # issue 4: required gan_lab / PyTorch steps/s ratio per batch size
 TORCH_THREADS = 2
 Z_DIM = 62
@@ -116,8 +117,10 @@ def worker_peak_jax(args) -> dict:
     import jax.numpy as jnp
 
     n = args.matmul_size
-    a, b = jnp.ones((n, n), jnp.float32), jnp.ones((n, n), jnp.float32)
-    matmul = jax.jit(jnp.dot)
+    # bf16: the product --precision bf16 runs (bfloat16 inputs, float32 accumulation and result).
+    dtype = jnp.bfloat16 if args.precision == "bf16" else jnp.float32
+    a, b = jnp.ones((n, n), dtype), jnp.ones((n, n), dtype)
+    matmul = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
     matmul(a, b).block_until_ready()
     seconds = []
     for _ in range(args.matmul_repeats):
@@ -132,7 +135,8 @@ def worker_peak_torch(args) -> dict:
 
     torch.set_num_threads(TORCH_THREADS)
     n = args.matmul_size
-    a, b = torch.ones(n, n), torch.ones(n, n)
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32  # what autocast's products take
+    a, b = torch.ones(n, n, dtype=dtype), torch.ones(n, n, dtype=dtype)
     torch.mm(a, b)
     seconds = []
     for _ in range(args.matmul_repeats):
@@ -153,14 +157,15 @@ def torch_blas() -> str:
     return f"BLAS_INFO={blas}" + (f" ({mkl})" if mkl else "")
 
 
-def compile_training_step(model_name: str, batch_size: int, images, labels, devices: int = 1) -> dict:
+def compile_training_step(model_name: str, batch_size: int, images, labels, devices: int = 1,
+                          precision: str = "f32") -> dict:
     """The training loop's own jitted, donated step for a registered model, compiled as the loop's
     first call compiles it, with its fresh loop state and the device-resident data placed on a mesh
     of `devices`: {"step", "loop", "images", "labels", "permutation", "compile_s"}. Shared by this
     script, bench_models.py and profile_step.py."""
     from gan_lab import config, registry, train  # inside: this script's parent process never starts JAX
 
-    cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist"})
+    cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist", "precision": precision})
     model = registry.get(model_name).build(cfg)
     steps_per_epoch = images.shape[0] // (batch_size * model.batches_per_step)  # a WGAN step takes n_critic batches
     mesh = train.make_mesh(devices)
@@ -181,7 +186,8 @@ def worker_gan_lab(args) -> dict:
     import jax
 
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
-    built = compile_training_step(args.model, args.batch, images, labels, devices=args.devices)
+    built = compile_training_step(args.model, args.batch, images, labels, devices=args.devices,
+                                  precision=args.precision)
     compiled, loop, images, labels, permutation = (built[k] for k in ("step", "loop", "images", "labels", "permutation"))
     first_step_seconds = built["compile_s"]
     cost = compiled.cost_analysis()
@@ -242,7 +248,9 @@ def worker_torch(args) -> dict:
         dcgan_step = ref.make_step(generator, discriminator, generator_forward_once=args.generator_forward_once)
 
         def step():
-            return dcgan_step(next_batch(), torch.randn(args.batch, Z_DIM))
+            # --precision bf16: CPU autocast, PyTorch's mixed precision (bf16 products, float32 weights).
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                return dcgan_step(next_batch(), torch.randn(args.batch, Z_DIM))
 
     def run_steps(n):
         for _ in range(n):
@@ -372,7 +380,7 @@ def start_note(result: dict) -> str:
 
 
 def report(args, peaks: dict, results: dict) -> str:
-    peak = max(p["gflops"] for p in peaks.values())
+    peak = max(peaks["JAX"]["gflops"], peaks["PyTorch"]["gflops"])  # float32: the headline rows
     v = versions()
     lines = [
         "# DCGAN training step: gan_lab (JAX/Flax) vs PyTorch eager",
@@ -380,7 +388,8 @@ def report(args, peaks: dict, results: dict) -> str:
         f"Produced by `python experiments/bench.py{' --quick' if args.quick else ''}` on "
         f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, in {(time.monotonic() - args.started) / 60:.1f} min.",
         "",
-        f"- Machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()} ({cpu_field('vendor_id') or '?'}, "
+        f"- Machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()} ({cpu_field('vendor_id') or '?'} family "
+        f"{cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}, "
         f"{platform.machine()}, {platform.system()} {platform.release()})",
         f"- Versions: Python {platform.python_version()}, "
         + ", ".join(f"{name} {version}" for name, version in v.items()),
@@ -393,11 +402,13 @@ def report(args, peaks: dict, results: dict) -> str:
         "allocator settings to PyTorch, to show how much of the difference they account for; the \"G forward "
         "once\" row also reuses G's forward pass in G's update as gan_lab does (the plain row runs G twice, as "
         "the collections do). FLOPs per step count the products each row's step computes.",
-        f"- float32 matmul peak ({args.matmul_size}^3, best of {args.matmul_repeats}): "
+        f"- Matmul peaks ({args.matmul_size}^3, best of {args.matmul_repeats}; bf16: bfloat16 inputs, float32 "
+        "accumulation): "
         + ", ".join(f"{name} {p['gflops']:.0f} GFLOP/s ({start_note(p)})" for name, p in peaks.items())
         + f". PyTorch's products: {peaks['PyTorch'].get('library', '?')}; JAX's: XLA:CPU's own kernels. "
-        "\"% of peak\" is against the faster of the two; \"% of own peak\" against the row's own framework's, "
-        "i.e. how much of what its matmul library can do the whole step turns into products.",
+        "\"% of peak\" is against the faster float32 peak of the two; \"% of own peak\" against the row's own "
+        "framework's peak in the row's precision, i.e. how much of what its matmul library can do the whole "
+        "step turns into products.",
         f"- Steps/s: median of {args.repeats} repeats after {args.warmup} warm-up steps "
         f"(steps per repeat: {', '.join(f'{s} at batch {b}' for b, s in args.steps_for.items())}); "
         "range in brackets. Model: infoGAN MNIST DCGAN, z=62, width 1.0, real MNIST batches.",
@@ -415,11 +426,10 @@ def report(args, peaks: dict, results: dict) -> str:
             rate = statistics.median(r["rates"])
             hlo = f"{r['hlo_flops'] / 1e9:.1f} G" if "hlo_flops" in r else "n/a"
             label = variant["label"]
-            own_peak = peaks["PyTorch" if variant["worker"] == "torch" else "JAX"]["gflops"]
             lines.append(
                 f"| {batch} | {label} | **{rate:.2f}** [{min(r['rates']):.2f}-{max(r['rates']):.2f}] | "
                 f"{r['first_step_s']:.1f} | {flops / 1e9:.1f} G / {hlo} | {rate * flops / 1e9:.0f} | "
-                f"{100 * rate * flops / 1e9 / peak:.0f}% | {100 * rate * flops / 1e9 / own_peak:.0f}% | "
+                f"{100 * rate * flops / 1e9 / peak:.0f}% | {100 * rate * flops / 1e9 / own_peak(peaks, variant):.0f}% | "
                 f"{r['max_rss_mb']:.0f} | {r['params']:,} | "
                 f"{start_note(r)} | {r['others_cores']:.2f} |"
             )
@@ -428,13 +438,17 @@ def report(args, peaks: dict, results: dict) -> str:
         torch_rate = statistics.median(results[("torch", batch)]["rates"])
         target = TARGETS.get(batch)
         for name, variant in variants(args).items():
-            if variant["worker"] == "torch":
+            if variant["worker"] == "torch" or variant.get("precision") == "bf16":
                 continue
             ratio = statistics.median(results[(name, batch)]["rates"]) / torch_rate
             met = "n/a" if target is None or name != "gan_lab" else ("yes" if ratio >= target else "**no**")
             lines.append(f"| {batch} | {variant['label']} / PyTorch eager = {ratio:.2f}x | "
                          f"{f'{target:.2f}x' if target and name == 'gan_lab' else '-'} | {met} |")
         ours = statistics.median(results[("gan_lab", batch)]["rates"])
+        mixed = statistics.median(results[("gan_lab-bf16", batch)]["rates"])
+        lines.append(f"| {batch} | gan_lab, `--precision bf16` / PyTorch eager, autocast bf16 = "
+                     f"{mixed / statistics.median(results[('torch-bf16', batch)]['rates']):.2f}x | - | n/a |")
+        lines.append(f"| {batch} | gan_lab, `--precision bf16` / gan_lab (JAX) = {mixed / ours:.2f}x | - | n/a |")
         for name in ("torch-malloc", "torch-once"):
             lines.append(f"| {batch} | gan_lab (JAX) / {variants(args)[name]['label']} = "
                          f"{ours / statistics.median(results[(name, batch)]['rates']):.2f}x | - | n/a |")
@@ -474,6 +488,12 @@ def variants(args) -> dict[str, dict]:
                           "worker_args": ["--same-malloc", "--generator-forward-once"], "env": untuned,
                           "generator_forward_once": True}
     rows["torch"] = {"worker": "torch", "label": "PyTorch eager", "env": untuned}
+    # Mixed precision, a pair of its own (not the headline): gan_lab's --precision bf16 against PyTorch's
+    # CPU autocast to bfloat16, each with its framework's defaults otherwise.
+    rows["gan_lab-bf16"] = {"worker": "gan_lab", "label": "gan_lab, `--precision bf16`", "precision": "bf16",
+                            "worker_args": ["--precision", "bf16"], "generator_forward_once": True}
+    rows["torch-bf16"] = {"worker": "torch", "label": "PyTorch eager, autocast bf16", "precision": "bf16",
+                          "worker_args": ["--precision", "bf16"], "env": untuned}
     return {name: {"name": name, **row} for name, row in rows.items()}
 
 
@@ -481,7 +501,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few steps, short idle waits")
     parser.add_argument("--model", choices=MODELS, default="dcgan",
-                        help="dcgan (default): the full table, experiments/results/bench.md; wgan-gp: gan_lab vs the "
+                        help="dcgan (default): the full table, experiments/results/bench-dcgan-<vendor>.md; wgan-gp: gan_lab vs the "
                              "PyTorch step with equal work (experiments/results/bench-wgan-gp-<vendor>.md)")
     parser.add_argument("--batches", type=int, nargs="+", default=None, help="default: 64 256 (dcgan), 64 (wgan-gp)")
     parser.add_argument("--out", type=Path, default=None, help=f"markdown file (default {RESULTS}, none with --quick)")
@@ -501,6 +521,7 @@ def parse_args(argv=None):
                         "of fresh processes (default 3; 1 with --quick)")
     parser.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--same-malloc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=("f32", "bf16"), default="f32", help=argparse.SUPPRESS)
     parser.add_argument("--generator-forward-once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -531,12 +552,23 @@ def main(argv=None) -> None:
     if args.model != "dcgan":
         model_comparison(args)
         return
-    peaks = {"JAX": measure("peak-jax", args), "PyTorch": measure("peak-torch", args)}
+    peaks = {name: measure(kind, args, variant={"name": f"{kind}-{precision}", "worker_args": ["--precision", precision]})
+             for name, (kind, precision) in PEAKS.items()}
     results = {}
     for batch in args.batches:
         for name, variant in variants(args).items():
             results[(name, batch)] = measure(variant["worker"], args, batch, variant)
-    publish(report(args, peaks, results), args.out or (None if args.quick else RESULTS))
+    publish(report(args, peaks, results), args.out or (None if args.quick else Path(str(RESULTS).format(vendor=cpu_vendor()))))
+
+
+# The matmul peaks each row is measured against: its framework's, in its precision.
+PEAKS = {"JAX": ("peak-jax", "f32"), "PyTorch": ("peak-torch", "f32"),
+         "JAX bf16": ("peak-jax", "bf16"), "PyTorch bf16": ("peak-torch", "bf16")}
+
+
+def own_peak(peaks: dict, variant: dict) -> float:
+    framework = "PyTorch" if variant["worker"] == "torch" else "JAX"
+    return peaks[framework + (" bf16" if variant.get("precision") == "bf16" else "")]["gflops"]
 
 
 def cpu_vendor() -> str:

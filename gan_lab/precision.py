@@ -5,9 +5,10 @@ With `--precision bf16` a model's training step multiplies in bfloat16 and accum
 losses stay float32: the usual "bf16 mixed precision" of PyTorch's autocast or Flax's `dtype`
 argument, without a loss scale (bfloat16 has float32's exponent range). Recent GPUs run such
 products several times faster than float32 ones. XLA:CPU (jaxlib 0.10) does not: its compiler
-converts most bfloat16 operands back to float32 before the products (the compiled step shows
-convert fusions feeding float32 dots), so on a CPU the step only gains the casts' cost (0.8x the
-float32 step on an AMD EPYC with AVX512-BF16: experiments/results/bench-dcgan-amd.md).
+gives 18 of the DCGAN step's 28 products, every backward one, float32 operands again (convert
+fusions in front of float32 dots), so on a CPU the step mostly gains the casts' cost (0.83x and
+0.96x the float32 step at batch 64 and 256 on an AMD EPYC with AVX512-BF16:
+experiments/results/bench-dcgan-amd.md).
 
 Only the training step changes: sampling, evaluation and the evaluator networks compute in float32
 from the float32 weights, so a bf16-trained model's checkpoint is an ordinary one.
