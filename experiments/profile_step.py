@@ -1,7 +1,8 @@
 """Where the DCGAN training step's time goes: a jax.profiler trace, time per kind of op, and every
 dense product's speed when it runs alone.
 
-    python experiments/profile_step.py                 # batch 64 and 256, ~3 min; writes experiments/results/profile.md
+    python experiments/profile_step.py                 # batch 64 and 256, ~3 min; writes
+                                                       # experiments/results/profile-<vendor>.md (amd, intel)
     python experiments/profile_step.py --batches 64    # prints only; the trace stays in experiments/out/trace-b64-*/
                                                        # (TensorBoard, Perfetto: `tensorboard --logdir experiments/out`)
     GAN_LAB_CPU_TUNING=0 python experiments/profile_step.py --batches 64 \
@@ -40,9 +41,9 @@ import numpy as np
 from gan_lab import data, runtime
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "profile.md"
+RESULTS = HERE / "results" / "profile-{vendor}.md"  # one file per CPU vendor
 sys.path.insert(0, str(HERE))
-from bench import best_seconds, compile_training_step, cpu_model, wait_for_idle  # noqa: E402
+from bench import best_seconds, compile_training_step, cpu_field, cpu_model, cpu_vendor, wait_for_idle  # noqa: E402
 
 DOT = re.compile(r"%(\S+) = f32\[([\d,]*)\]\S* dot\(%(\S+), %(\S+)\), lhs_contracting_dims=\{([\d,]*)\}, "
                  r"rhs_contracting_dims=\{([\d,]*)\}")
@@ -191,10 +192,11 @@ def main(argv=None) -> None:
     text = "\n".join([
         "# Where the DCGAN step's time goes (gan_lab, XLA:CPU)", "",
         f"Produced by `{'GAN_LAB_CPU_TUNING=0 ' if not runtime.APPLIED['cpu_tuning'] else ''}python {' '.join(sys.argv)}` on {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; "
-        f"{os.cpu_count()} CPUs, {cpu_model()}; jax {jax.__version__}; gan_lab's CPU settings: "
+        f"{os.cpu_count()} CPUs, {cpu_model()} (family {cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}); jax {jax.__version__}; gan_lab's CPU settings: "
         f"{' + '.join(runtime.APPLIED['cpu_tuning']) or 'off'}. Traces: `{os.path.relpath(args.out, HERE.parent)}/trace-b*` (TensorBoard or Perfetto).", "",
         *sections])
-    results = args.results or (RESULTS if args.batches == [64, 256] else None)
+    default = Path(str(RESULTS).format(vendor=cpu_vendor()))
+    results = args.results or (default if args.batches == [64, 256] else None)
     if results is not None:
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(text)

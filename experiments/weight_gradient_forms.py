@@ -10,7 +10,7 @@ within one run, and rerun before concluding.
 The product is taps^T @ d_out: taps (rows, 16 * 64) is the layer's im2col, d_out (rows, 128) the
 gradient of its output, rows = 2 * batch * 7 * 7 (D sees real and fake images in one call). It
 contracts over the long row axis, which is what XLA:CPU's kernels do worst
-(experiments/results/profile.md: `dot.3`). For comparison, G's first transposed convolution's weight
+(experiments/results/profile-amd.md: `dot.3`). For comparison, G's first transposed convolution's weight
 gradient has the same form with the wide and the narrow operand swapped (`dot.8`).
 Forms: XLA's dot_general as autodiff writes it; the operands swapped and the (small) result
 transposed; either operand transposed in memory first; the rows split into chunks summed after a
