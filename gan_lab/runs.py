@@ -455,15 +455,14 @@ def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=Non
 def find_cut_run(runs_dir: Path, cfg) -> Path | None:
     """The newest run under runs_dir started with exactly `cfg` that has a checkpoint but did not
     train to its end (killed, or the machine's session ended): resumable instead of trained again."""
-    wanted = dataclasses.asdict(cfg)
     found = []
     for config_path in Path(runs_dir).glob("*/config.json"):
         run = config_path.parent
-        try:
-            saved = json.loads(config_path.read_text())["config"]
-        except (OSError, ValueError, KeyError):
+        try:  # read as a resume reads it: a setting added since the run started takes its default
+            saved = config_lib.load(config_path)
+        except UserError:
             continue
-        if saved == wanted and finished_config(run) is None and newest_step(run) is not None:
+        if saved == cfg and finished_config(run) is None and newest_step(run) is not None:
             found.append((config_path.stat().st_mtime, str(run)))
     return Path(max(found)[1]) if found else None
 

@@ -1,6 +1,8 @@
 """Sampling and sheets: the class rows really ask for every class, exports are what they say, and every
 sampling error is one line."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,6 +163,11 @@ def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path,
     assert runs.find_cut_run(tmp_path, cfg) == run_dir
     other = config.make_config("dcgan", {**settings, "dataset": "mnist", "seed": 1}, strict=False)
     assert runs.find_cut_run(tmp_path, other) is None  # other settings: not the same run
+    # A run started before a setting existed (here --precision) is still the same run at its default.
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["config"]["precision"]
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    assert runs.find_cut_run(tmp_path, cfg) == run_dir
 
     found = runs.find_or_train(["dcgan"], ["mnist"], tmp_path, settings, data_dir=data_dir, show_progress=False)
     assert found[("dcgan", "mnist")] == run_dir and list(tmp_path.iterdir()) == [run_dir]
