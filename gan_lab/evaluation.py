@@ -29,13 +29,26 @@ def score(cfg, model, state, n: int = EVAL_SAMPLES, seed: int = 0, elbo=None, da
     return results
 
 
-@functools.lru_cache(maxsize=4)
 def reference(dataset: str, data_dir=None, detail: bool = False) -> metrics.Reference:
     """The test set's metrics.Reference, computed once per process (a study scores many models
     against it); with detail, also the training set's features (60,000 images)."""
-    images, labels = data.load_split(dataset, "test", data_dir)
-    train_images = data.to_model_range(data.load_split(dataset, "train", data_dir)[0]) if detail else None
-    return metrics.reference(data.to_model_range(images), dataset, labels, train_images)
+    root = str(data.candidate_dirs(data_dir)[0])  # one cache entry whether the directory came as None, str or Path
+    test = _test_reference(dataset, root)
+    return _with_training_set(dataset, root) if detail else test
+
+
+@functools.lru_cache(maxsize=2)
+def _test_reference(dataset: str, root: str) -> metrics.Reference:
+    images, labels = data.load_split(dataset, "test", root)
+    return metrics.reference(data.to_model_range(images), dataset, labels)
+
+
+@functools.lru_cache(maxsize=2)
+def _with_training_set(dataset: str, root: str) -> metrics.Reference:
+    # Built on the cached test Reference: the plain and the detailed scores of one study share the
+    # test set's features instead of computing them twice.
+    train_images = data.to_model_range(data.load_split(dataset, "train", root)[0])
+    return metrics.with_training_set(_test_reference(dataset, root), train_images)
 
 
 EVAL_KEY_SEED = 99

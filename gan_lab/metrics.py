@@ -315,12 +315,17 @@ def reference(test_images, dataset: str, test_labels=None, train_images=None) ->
     also serves evaluate_in_detail."""
     evaluator = load_evaluator(dataset)
     features = evaluator.features(test_images)
-    train_features = test_to_train = None
-    if train_images is not None:
-        train_features = evaluator.features(train_images)
-        test_to_train = nearest_neighbours(features, train_features)[0]
-    return Reference(dataset, evaluator.fingerprint, features, knn_radii_squared(features),
-                     None if test_labels is None else np.asarray(test_labels), train_features, test_to_train)
+    real = Reference(dataset, evaluator.fingerprint, features, knn_radii_squared(features),
+                     None if test_labels is None else np.asarray(test_labels))
+    return real if train_images is None else with_training_set(real, train_images)
+
+
+def with_training_set(real: Reference, train_images) -> Reference:
+    """`real` with the training images' features and each test image's distance to its nearest
+    training image (for evaluate_in_detail's memorisation check)."""
+    train_features = load_evaluator(real.dataset).features(train_images)
+    return real._replace(train_features=train_features,
+                         test_to_train=nearest_neighbours(real.features, train_features)[0])
 
 
 def evaluate_samples(images, test_images, dataset: str, labels=None, seed: int = 0,

@@ -53,3 +53,27 @@ def test_tensorboard_events(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr
     (events,) = (out / "tensorboard").glob("events.out.tfevents.*")
     assert events.stat().st_size > 1000  # scalars and the epoch's sample grid
+
+
+def test_the_test_sets_reference_is_computed_once_for_plain_and_detailed_scores(monkeypatch, tmp_path):
+    """A study scores a plain and a detailed draw per job, and the CLI passes the data directory as a
+    string where the library passes a Path: the test set's features are still computed once."""
+    import numpy as np
+
+    from gan_lab import data, evaluation, metrics
+
+    computed = []
+    monkeypatch.setattr(data, "load_split", lambda dataset, split, root: (np.zeros((2, 28, 28), np.uint8), np.zeros(2)))
+    monkeypatch.setattr(metrics, "reference", lambda images, dataset, labels: computed.append("test") or ("test", dataset))
+    monkeypatch.setattr(metrics, "with_training_set", lambda real, train: computed.append("train") or (*real, "train"))
+    evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+    try:
+        plain = evaluation.reference("mnist", tmp_path)
+        detailed = evaluation.reference("mnist", str(tmp_path), detail=True)
+        assert evaluation.reference("mnist", str(tmp_path)) is plain
+        assert evaluation.reference("mnist", tmp_path, detail=True) is detailed
+        assert detailed == ("test", "mnist", "train") and computed == ["test", "train"]
+        evaluation.reference("fashion-mnist", tmp_path)
+        assert computed == ["test", "train", "test"]  # each dataset its own
+    finally:
+        evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
