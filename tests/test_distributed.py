@@ -3,6 +3,7 @@ the CPU), each with 1 device, exactly the commands the README gives for two host
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -87,7 +88,7 @@ def test_two_processes_train_as_one_process_with_two_devices_and_resume_bit_for_
                    check=True, capture_output=True, timeout=TIMEOUT)
 
     two = tmp_path / "two-processes"
-    results = train_two_processes([*TRAIN, "--steps", "4", "--out", str(two)], data_dir)
+    results = train_two_processes([*TRAIN, "--steps", "4", "--checkpoint-every", "2", "--out", str(two)], data_dir)
     # Process 0 alone wrote the run: one record per step, not two.
     assert [r["step"] for r in runs.read_metrics(two)] == [1, 2, 3, 4]
     assert json.loads((two / "config.json").read_text())["config"]["devices"] == 2
@@ -96,10 +97,14 @@ def test_two_processes_train_as_one_process_with_two_devices_and_resume_bit_for_
     assert np.abs(losses(one) - losses(two)).max() < 1e-4
     assert np.abs(samples(one) - samples(two)).max() < 1e-3
 
-    # Cut at step 2, then resumed by both processes: bit for bit the straight run.
+    # Cut at step 2 (as a kill after that checkpoint leaves it), then resumed by both processes: bit
+    # for bit the straight run.
     cut = tmp_path / "cut"
-    train_two_processes([*TRAIN, "--steps", "2", "--out", str(cut)], data_dir)
-    train_two_processes(["train", "--resume", str(cut), "--steps", "4", "--no-progress"], data_dir)
+    shutil.copytree(two, cut)
+    shutil.rmtree(cut / "checkpoints" / "4")
+    (cut / "samples" / "final.png").unlink()
+    train_two_processes(["train", "--resume", str(cut), "--no-progress"], data_dir)
+    assert runs.newest_step(cut) == 4 and [r["step"] for r in runs.read_metrics(cut)] == [1, 2, 3, 4]
     assert np.array_equal(losses(cut), losses(two))
     assert np.array_equal(samples(cut), samples(two))
 
