@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "bench-dcgan-{vendor}.md"  # one file per CPU vendor: neither overwrites the other
 TARGETS = {64: 1.5, 256: 1.25}  # issue 4: required gan_lab / PyTorch steps/s ratio per batch size
 TORCH_THREADS = 2
 Z_DIM = 62
@@ -161,7 +160,7 @@ def compile_training_step(model_name: str, batch_size: int, images, labels, devi
                           precision: str = "f32") -> dict:
     """The training loop's own jitted, donated step for a registered model, compiled as the loop's
     first call compiles it, with its fresh loop state and the device-resident data placed on a mesh
-    of `devices`: {"step", "loop", "images", "labels", "permutation", "compile_s"}. Shared by this
+    of `devices`: {"step", "lowered", "loop", "images", "labels", "permutation", "compile_s"}. Shared by this
     script, bench_models.py and profile_step.py."""
     from gan_lab import config, registry, train  # inside: this script's parent process never starts JAX
 
@@ -174,9 +173,10 @@ def compile_training_step(model_name: str, batch_size: int, images, labels, devi
     permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
     step = train.make_train_step(model, batch_size, steps_per_epoch, mesh)
     started = time.perf_counter()
-    compiled = step.lower(loop, images, labels, permutation).compile()
-    return {"step": compiled, "loop": loop, "images": images, "labels": labels, "permutation": permutation,
-            "compile_s": time.perf_counter() - started}
+    lowered = step.lower(loop, images, labels, permutation)
+    compiled = lowered.compile()
+    return {"step": compiled, "lowered": lowered, "loop": loop, "images": images, "labels": labels,
+            "permutation": permutation, "compile_s": time.perf_counter() - started}
 
 
 def worker_gan_lab(args) -> dict:
@@ -504,7 +504,7 @@ def parse_args(argv=None):
                         help="dcgan (default): the full table, experiments/results/bench-dcgan-<vendor>.md; wgan-gp: gan_lab vs the "
                              "PyTorch step with equal work (experiments/results/bench-wgan-gp-<vendor>.md)")
     parser.add_argument("--batches", type=int, nargs="+", default=None, help="default: 64 256 (dcgan), 64 (wgan-gp)")
-    parser.add_argument("--out", type=Path, default=None, help=f"markdown file (default {RESULTS}, none with --quick)")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file (default experiments/results/bench-dcgan-<vendor>.md, none with --quick)")
     parser.add_argument("--idle-timeout", type=float, default=None, help="seconds to wait for an idle machine")
     parser.add_argument("--data-dir", default=None, help="MNIST location (default: gan_lab's usual search)")
     parser.add_argument("--xla-flags", default="", help="also time gan_lab with these XLA flags appended (one more "
@@ -558,7 +558,7 @@ def main(argv=None) -> None:
     for batch in args.batches:
         for name, variant in variants(args).items():
             results[(name, batch)] = measure(variant["worker"], args, batch, variant)
-    publish(report(args, peaks, results), args.out or (None if args.quick else Path(str(RESULTS).format(vendor=cpu_vendor()))))
+    publish(report(args, peaks, results), args.out or (None if args.quick else vendor_results("bench-dcgan")))
 
 
 # The matmul peaks each row is measured against: its framework's, in its precision.
@@ -575,6 +575,11 @@ def cpu_vendor() -> str:
     """'amd', 'intel' or what /proc/cpuinfo says: results of each vendor are kept in their own file."""
     vendor = cpu_field("vendor_id")
     return {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(vendor, vendor.lower() or "unknown")
+
+
+def vendor_results(name: str) -> Path:
+    """experiments/results/<name>-<vendor>.md: each CPU vendor's latest results in their own file."""
+    return HERE / "results" / f"{name}-{cpu_vendor()}.md"
 
 
 def model_comparison(args) -> None:
@@ -622,7 +627,7 @@ def model_comparison(args) -> None:
                      f" ({'not slower' if ours >= theirs else 'SLOWER'}).")
     counts = {r[0]["params"] for r in results.values()}
     lines += ["", f"Parameter counts equal across frameworks: {'yes' if len(counts) == 1 else 'NO: ' + str(counts)}."]
-    out = args.out or (None if args.quick else HERE / "results" / f"bench-{args.model}-{cpu_vendor()}.md")
+    out = args.out or (None if args.quick else vendor_results(f"bench-{args.model}"))
     publish("\n".join(lines) + "\n", out)
 
 

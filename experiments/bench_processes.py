@@ -20,9 +20,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import cpu_model, cpu_vendor, publish, wait_for_idle  # noqa: E402  (beside this script)
+from bench import cpu_model, cpu_vendor, publish, vendor_results, wait_for_idle  # noqa: E402  (beside this script)
 
-RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
 
 
 def steady_rate(run_dir: Path) -> float:
@@ -82,7 +81,7 @@ def main() -> None:
             f"| setup | steps/s | vs 1 process |\n|---|---|---|\n{rows}\n\n"
             "All setups share the same cores: this is the cost of splitting a step (and of gloo over "
             "loopback), not the speed-up a second machine would bring.\n")
-    publish(text, None if args.quick else RESULTS / f"bench_processes-{cpu_vendor()}.md")
+    publish(text, None if args.quick else vendor_results("bench_processes"))
 
 
 if __name__ == "__main__":

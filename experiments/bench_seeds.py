@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import cpu_model, cpu_vendor, publish, wait_for_idle  # noqa: E402  (beside this script)
+from bench import cpu_model, cpu_vendor, publish, vendor_results, wait_for_idle  # noqa: E402  (beside this script)
 
-RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
 SEEDS = [0, 1, 2]
 
 
@@ -108,7 +107,7 @@ def main() -> None:
             f"{len(SEEDS)} seeds, best of {args.rounds} alternating rounds (each the median of {args.repeats} blocks "
             f"of {args.steps} steps).\n\n| width | vmapped ms | sequential ms | vmapped / sequential | faster |\n"
             f"|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
-    publish(text, None if args.quick else RESULTS / f"bench_seeds-{cpu_vendor()}.md")
+    publish(text, None if args.quick else vendor_results("bench_seeds"))
 
 
 if __name__ == "__main__":

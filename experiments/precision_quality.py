@@ -23,12 +23,11 @@ from pathlib import Path
 from gan_lab import runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import cpu_model, cpu_vendor, publish  # noqa: E402  (beside this script)
+from bench import cpu_model, cpu_vendor, publish, vendor_results  # noqa: E402  (beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 KEPT = ROOT / "experiments" / "results" / "compare_models.json"  # the float32 study's results, by setting
 OUT = ROOT / "experiments" / "out"
-RESULTS = ROOT / "experiments" / "results"
 DATASETS = ("mnist", "fashion-mnist")
 MODEL = "dcgan"
 
@@ -96,7 +95,7 @@ def main() -> None:
         "",
         *table(f32, bf16, seeds),
     ]
-    publish("\n".join(lines) + "\n", RESULTS / f"precision_quality-{cpu_vendor()}.md")
+    publish("\n".join(lines) + "\n", vendor_results("precision_quality"))
 
 
 if __name__ == "__main__":

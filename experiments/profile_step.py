@@ -41,9 +41,8 @@ import numpy as np
 from gan_lab import data, runtime
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "profile-{vendor}.md"  # one file per CPU vendor
 sys.path.insert(0, str(HERE))
-from bench import best_seconds, compile_training_step, cpu_field, cpu_model, cpu_vendor, wait_for_idle  # noqa: E402
+from bench import best_seconds, compile_training_step, cpu_field, cpu_model, vendor_results, wait_for_idle  # noqa: E402
 
 DOT = re.compile(r"%(\S+) = f32\[([\d,]*)\]\S* dot\(%(\S+), %(\S+)\), lhs_contracting_dims=\{([\d,]*)\}, "
                  r"rhs_contracting_dims=\{([\d,]*)\}")
@@ -185,7 +184,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where the traces go")
     parser.add_argument("--results", type=Path, default=None,
-                        help=f"markdown file (default: {RESULTS.relative_to(HERE.parent)} for a run of the default batch sizes, "
+                        help="markdown file (default: experiments/results/profile-<vendor>.md for a run of the default batch sizes, "
                              "none otherwise)")
     args = parser.parse_args(argv)
     sections = [profile(batch, args) for batch in args.batches]
@@ -195,7 +194,7 @@ def main(argv=None) -> None:
         f"{os.cpu_count()} CPUs, {cpu_model()} (family {cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}); jax {jax.__version__}; gan_lab's CPU settings: "
         f"{' + '.join(runtime.APPLIED['cpu_tuning']) or 'off'}. Traces: `{os.path.relpath(args.out, HERE.parent)}/trace-b*` (TensorBoard or Perfetto).", "",
         *sections])
-    default = Path(str(RESULTS).format(vendor=cpu_vendor()))
+    default = vendor_results("profile")
     results = args.results or (default if args.batches == [64, 256] else None)
     if results is not None:
         results.parent.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import cpu_model, cpu_vendor, publish, wait_for_idle  # noqa: E402  (beside this script)
+from bench import cpu_model, cpu_vendor, publish, vendor_results, wait_for_idle  # noqa: E402  (beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "out" / "serve_load"
-RESULTS = ROOT / "experiments" / "results"
 WARMUP = 10  # requests before timing: the first compiles the run's decoder
 
 
@@ -123,7 +122,7 @@ def main() -> None:
             f"Run: {run['model']} on {run['dataset']}, width {json.loads((run_dir / 'config.json').read_text())['config']['settings'].get('width', 1)}. "
             f"Each request a new seed, class and slider position; {WARMUP} warm-up requests first.\n\n"
             f"| clients | requests | p50 ms | p99 ms | max ms | requests/s | errors |\n|---|---|---|---|---|---|---|\n{rows}\n")
-    publish(text, None if args.quick else RESULTS / f"serve_load-{cpu_vendor()}.md")
+    publish(text, None if args.quick else vendor_results("serve_load"))
 
 
 def timed_json(port: int, path: str) -> str:
