@@ -232,10 +232,10 @@ def main() -> None:
     runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=study.CPU_EPOCHS)
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per (model, dataset)")
-    parser.add_argument("--sample-seeds", type=int, default=2, help="sample draws scored per trained model")
-    parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument("--sample-seeds", type=int, default=study.CPU_DRAWS, help="sample draws scored per trained model")
+    parser.add_argument("--width", type=float, default=study.CPU_WIDTH)
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--n-eval", type=int, default=evaluation.EVAL_SAMPLES)
     # At width 0.5 a DCGAN on MNIST crosses FD 200 (2k samples) after roughly 1,100 steps.

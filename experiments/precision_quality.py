@@ -60,11 +60,11 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
 
-    from gan_lab import study
+    from gan_lab import evaluation, study
 
     started = time.perf_counter()
-    f32_training = study.training_settings(1, 0.5, None)
-    f32_tag = study.setting_tag(f32_training, 10_000, 2)
+    f32_training = study.training_settings(study.CPU_EPOCHS, study.CPU_WIDTH, None)
+    f32_tag = study.setting_tag(f32_training, evaluation.EVAL_SAMPLES, study.CPU_DRAWS)
     kept = json.loads(KEPT.read_text()).get(f32_tag, {})
     seeds = range(args.seeds)
     f32 = {}
@@ -75,19 +75,20 @@ def main() -> None:
                 sys.exit(f"{KEPT} has no float32 result for {name} at {f32_tag}: run "
                          f"`python experiments/compare_models.py --models {MODEL}` first")
             f32[(dataset, seed)] = kept[name]
-    training = study.training_settings(1, 0.5, None, "bf16")
-    tag = study.setting_tag(training, 10_000, 2)
+    training = study.training_settings(study.CPU_EPOCHS, study.CPU_WIDTH, None, "bf16")
+    tag = study.setting_tag(training, evaluation.EVAL_SAMPLES, study.CPU_DRAWS)
     jobs = study.plan([MODEL], DATASETS, seeds)
-    done = study.run_study(OUT / f"study-{tag}", jobs, training, 10_000, range(2), args.data_dir,
-                           show_progress=not args.no_progress)
+    done = study.run_study(OUT / f"study-{tag}", jobs, training, evaluation.EVAL_SAMPLES, range(study.CPU_DRAWS),
+                           args.data_dir, show_progress=not args.no_progress)
     bf16 = {(job.dataset, job.seed): result for job, result in done.items()}
     hours = sum(r["train_seconds"] for r in bf16.values()) / 3600
     lines = [
         f"# {MODEL} after one epoch: `--precision bf16` against float32 seeds",
         "",
         f"Command: `python experiments/precision_quality.py`, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; "
-        f"CPU: {cpu_model()} ({cpu_vendor()}). Setting: 1 epoch, width 0.5, batch 64 (the study's CPU setting), "
-        f"seeds {', '.join(map(str, seeds))}; each trained model's FD is the mean of 2 draws of 10,000 samples "
+        f"CPU: {cpu_model()} ({cpu_vendor()}). Setting: {study.CPU_EPOCHS} epoch, width {study.CPU_WIDTH}, batch 64 "
+        f"(the study's CPU setting), seeds {', '.join(map(str, seeds))}; each trained model's FD is the mean of "
+        f"{study.CPU_DRAWS} draws of {evaluation.EVAL_SAMPLES:,} samples "
         "against the 10,000 test images (gan_lab's evaluator features). float32: the comparison study's jobs "
         f"({KEPT.relative_to(ROOT)}, setting {f32_tag}); bf16: trained here ({hours:.2f} h of training, "
         f"{(time.perf_counter() - started) / 60:.0f} min for this invocation). Speed is not compared here (the runs "

@@ -4,13 +4,13 @@
 
 Runs `python -m gan_lab train dcgan --epochs 1` (exactly the README's command, into a scratch run
 directory), prints the wall time, copies the run's epoch-1 grid to samples/quickstart-dcgan-fashion-mnist.png
-and writes experiments/results/quickstart.md.
+and writes experiments/results/quickstart-<cpu vendor>.md. Waits for the machine to be idle first.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -18,12 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import cpu_field, cpu_model, publish, vendor_results, wait_for_idle  # noqa: E402  (beside this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = ROOT / "samples" / "quickstart-dcgan-fashion-mnist.png"
-RESULTS = ROOT / "experiments" / "results" / "quickstart.md"
 
 
 def main() -> None:
+    idle = wait_for_idle(timeout=600)
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = Path(scratch) / "run"
         command = [sys.executable, "-m", "gan_lab", "train", "dcgan", "--epochs", "1", "--out", str(run_dir)]
@@ -32,13 +35,12 @@ def main() -> None:
         minutes = (time.perf_counter() - started) / 60
         PICTURE.parent.mkdir(exist_ok=True)
         shutil.copyfile(run_dir / "samples" / "epoch_001.png", PICTURE)
-    cpu = platform.processor() or platform.machine()
+    machine = "idle before the run" if idle["idle"] else f"NOT idle: {idle['busy_before']:.2f} cores busy before the run"
     text = (f"`python -m gan_lab train dcgan --epochs 1` took {minutes:.1f} min wall time "
-            f"(compile, data loading and 937 steps at batch 64) on {os.cpu_count()} cores ({cpu}); "
-            f"grid: {PICTURE.relative_to(ROOT)}\n")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
-    print(text, end="")
+            f"(compile, data loading and 937 steps at batch 64) on {os.cpu_count()} cores of an {cpu_model()} "
+            f"(family {cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}), "
+            f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {machine}; grid: {PICTURE.relative_to(ROOT)}\n")
+    publish(text, vendor_results("quickstart"))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def port_number(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gan_lab import config, data
+    from gan_lab import config, data, evaluation, study
 
     parser = OneLineParser(prog=PROG, description="GANs and VAEs on MNIST and Fashion-MNIST in JAX/Flax.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -119,13 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.add_argument("--models", nargs="+", default=["all"], help="registered model names, or all (default)")
     study_cmd.add_argument("--datasets", nargs="+", default=list(data.DATASETS))
     study_cmd.add_argument("--seeds", type=int, default=3, help="training seeds per (model, dataset) (default 3)")
-    study_cmd.add_argument("--sample-draws", type=int, default=2,
-                           help="independent sample draws scored per trained model (default 2)")
-    study_cmd.add_argument("--n-eval", type=int, default=10_000, help="generated images per draw (default 10000)")
-    study_cmd.add_argument("--epochs", type=int, default=1, help="training budget: epochs (the same images for every "
-                           "model; default 1, the CPU setting; the collections train 25 on MNIST, 40 on Fashion-MNIST)")
-    study_cmd.add_argument("--width", type=float, default=0.5, help="network width for every model that has one "
-                           "(default 0.5, the CPU setting; 1 is the papers')")
+    study_cmd.add_argument("--sample-draws", type=int, default=study.CPU_DRAWS,
+                           help=f"independent sample draws scored per trained model (default {study.CPU_DRAWS})")
+    study_cmd.add_argument("--n-eval", type=int, default=evaluation.EVAL_SAMPLES,
+                           help=f"generated images per draw (default {evaluation.EVAL_SAMPLES})")
+    study_cmd.add_argument("--epochs", type=int, default=study.CPU_EPOCHS, help="training budget: epochs (the same "
+                           f"images for every model; default {study.CPU_EPOCHS}, the CPU setting; the collections "
+                           "train 25 on MNIST, 40 on Fashion-MNIST)")
+    study_cmd.add_argument("--width", type=float, default=study.CPU_WIDTH, help="network width for every model that "
+                           f"has one (default {study.CPU_WIDTH}, the CPU setting; 1 is the papers')")
     study_cmd.add_argument("--subset", type=int, default=None, help="train on the first N images only")
     study_cmd.add_argument("--precision", default="f32", help=config.run_settings()["precision"].help)
     study_cmd.add_argument("--dir", default=None, help="study directory (default studies/<setting>); a stopped "
