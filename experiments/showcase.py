@@ -8,7 +8,9 @@ Trains the runs it needs (or reuses finished ones in experiments/out/showcase-ru
 settings, and continues ones a kill or a session's end cut short), then writes
 samples/wardrobe-cgan-fashion-mnist.png, samples/wardrobe-cgan-mnist.png,
 samples/interpolate-cgan-fashion-mnist.png and samples/comparison.png, replacing the committed
-copies (git keeps the old ones). Prints settings, each run's training time and the wall time.
+copies (git keeps the old ones), each as soon as the runs it is drawn from are done, and records in
+experiments/results/showcase.md what made each picture (setting, training time). Prints settings,
+each run's training time and the wall time.
 
 On this 2-core CPU the default (dcgan, cgan and vae, 1 epoch per run) took 17 minutes. --full trains
 cgan and dcgan at the collections' setting: full width, 25 epochs on MNIST and 40 on Fashion-MNIST.
@@ -17,20 +19,66 @@ cgan and dcgan at the collections' setting: full width, 25 epochs on MNIST and 4
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from gan_lab import runs, runtime, sheets, study
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import cpu_field, cpu_model  # noqa: E402  (beside this script)
+
 ROOT = Path(__file__).resolve().parents[1]
+RECORD = ROOT / "experiments" / "results" / "showcase.md"
 RUNS = ROOT / "experiments" / "out" / "showcase-runs"
 SAMPLES = ROOT / "samples"
 MODELS = ("dcgan", "cgan", "vae")
 DATASETS = ("mnist", "fashion-mnist")
 FULL_MODELS = ("cgan", "dcgan")  # the wardrobe's model first
 FULL_EPOCHS = {"fashion-mnist": 40, "mnist": 25}  # the collections' setting; Fashion-MNIST first
+
+
+def sheet_makers(models, args) -> list[tuple[str, list[tuple[str, str]], object]]:
+    """(picture, the (model, dataset) runs it is drawn from, draw(trained runs, out path))."""
+    return [
+        ("wardrobe-cgan-fashion-mnist.png", [("cgan", "fashion-mnist")],
+         lambda trained, out: sheets.wardrobe(trained[("cgan", "fashion-mnist")], args.seed, out=out)),
+        ("interpolate-cgan-fashion-mnist.png", [("cgan", "fashion-mnist")],
+         lambda trained, out: sheets.interpolation(trained[("cgan", "fashion-mnist")], args.seed, out=out)),
+        ("wardrobe-cgan-mnist.png", [("cgan", "mnist")],
+         lambda trained, out: sheets.wardrobe(trained[("cgan", "mnist")], args.seed, out=out)),
+        ("comparison.png", [(model, dataset) for dataset in DATASETS for model in models],
+         lambda trained, out: sheets.compare(trained, models, DATASETS, out, data_dir=args.data_dir, seed=args.seed)),
+    ]
+
+
+def run_line(model: str, dataset: str, run_dir: Path) -> str:
+    """What made a run: its setting and the training time it took here."""
+    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    seconds, sessions = study.training_seconds(run_dir)
+    width = cfg.get("settings", {}).get("width")
+    return (f"{model} on {dataset}: {cfg['epochs']} epochs, batch {cfg['batch_size']}"
+            f"{f', width {width:g}' if width is not None else ''}, seed {cfg['seed']}; trained in "
+            f"{seconds / 60:.1f} min ({sessions} session{'s' if sessions > 1 else ''}); {os.path.relpath(run_dir, ROOT)}")
+
+
+def write_record(made: dict, pending: list[str], trained: dict, full: bool) -> None:
+    """experiments/results/showcase.md: each picture with the runs it was drawn from, rewritten as
+    each picture is made (a session's end between two pictures keeps the record of the first)."""
+    lines = ["# The README's showcase pictures", "",
+             f"Made by `python experiments/showcase.py{' --full' if full else ''}` on {cpu_model()} (family "
+             f"{cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}, {os.cpu_count()} cores), {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Training times add up "
+             "each run's sessions (a run continued across sessions or kills counts only its training).", ""]
+    for name, needs in made.items():
+        lines += [f"- `samples/{name}`:", *[f"  - {run_line(model, dataset, trained[(model, dataset)])}"
+                                          for model, dataset in needs]]
+    lines += [f"- `samples/{name}`: not yet made in this setting (its runs are still training)" for name in pending]
+    RECORD.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -47,28 +95,21 @@ def main() -> None:
     print(f"settings: models {', '.join(models)}, epochs {epochs}, paper hyper-parameters (batch 64 GANs / 128 VAE), "
           f"full width; runs in {RUNS}")
 
+    makers, trained, made = sheet_makers(models, args), {}, {}
+    SAMPLES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        trained = {}
         for dataset, dataset_epochs in epochs.items():
-            trained.update(runs.find_or_train(models, [dataset], RUNS, {"epochs": dataset_epochs}, data_dir=args.data_dir))
-        for (model, dataset), run_dir in trained.items():
-            seconds, sessions = study.training_seconds(run_dir)
-            print(f"{model} on {dataset}: {epochs[dataset]} epochs, trained in {seconds / 60:.1f} min "
-                  f"({sessions} session{'s' if sessions > 1 else ''}): {run_dir}")
-        made = {"comparison.png": sheets.compare(trained, models, DATASETS, scratch / "comparison.png",
-                                                 data_dir=args.data_dir, seed=args.seed)}
-        for dataset in DATASETS:
-            made[f"wardrobe-cgan-{dataset}.png"] = sheets.wardrobe(trained[("cgan", dataset)], args.seed,
-                                                                   out=scratch / f"w-{dataset}.png")
-        made["interpolate-cgan-fashion-mnist.png"] = sheets.interpolation(trained[("cgan", "fashion-mnist")], args.seed,
-                                                                          out=scratch / "i.png")
-        SAMPLES.mkdir(exist_ok=True)
-        for name, path in made.items():
-            shutil.copyfile(path, SAMPLES / name)
-            print(f"wrote samples/{name}")
+            for model in models:  # one run at a time, so each picture appears as soon as its runs are done
+                trained.update(runs.find_or_train([model], [dataset], RUNS, {"epochs": dataset_epochs},
+                                                  data_dir=args.data_dir))
+                print(run_line(model, dataset, trained[(model, dataset)]))
+                for name, needs, draw in makers:
+                    if name not in made and all(run in trained for run in needs):
+                        shutil.copyfile(draw(trained, Path(scratch) / name), SAMPLES / name)
+                        made[name] = needs
+                        print(f"wrote samples/{name}")
+                        write_record(made, [n for n, _, _ in makers if n not in made], trained, args.full)
     print(f"wall time: {(time.perf_counter() - started) / 60:.1f} min")
-
 
 if __name__ == "__main__":
     main()
