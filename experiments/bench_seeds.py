@@ -47,7 +47,6 @@ def worker(args) -> None:
 
     def block() -> float:
         """Seconds for args.steps steps of every seed."""
-        nonlocal loops
         started = time.perf_counter()
         for i, loop in enumerate(loops):  # sequential: one seed's steps after the other's
             for _ in range(args.steps):

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import pytest
 
 from gan_lab import runs
 
