@@ -23,12 +23,13 @@ import datetime
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from gan_lab import runs, runtime, sheets, study
+from gan_lab import config, runs, runtime, sheets, study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_field, cpu_model  # noqa: E402  (beside this script)
@@ -62,9 +63,14 @@ def run_line(model: str, dataset: str, run_dir: Path) -> str:
     cfg = json.loads((run_dir / "config.json").read_text())["config"]
     seconds, sessions = study.training_seconds(run_dir)
     width = cfg.get("settings", {}).get("width")
+    # Wall time counts stretches when the run was paused or shared the machine; the median logged rate
+    # does not, so it says what an epoch takes here at full speed.
+    rate = statistics.median(r["steps_per_sec"] for r in runs.read_metrics(run_dir) if "steps_per_sec" in r)
+    epoch_steps = config.steps_per_epoch(config.load(run_dir / "config.json"))
     return (f"{model} on {dataset}: {cfg['epochs']} epochs, batch {cfg['batch_size']}"
-            f"{f', width {width:g}' if width is not None else ''}, seed {cfg['seed']}; trained in "
-            f"{seconds / 60:.1f} min ({sessions} session{'s' if sessions > 1 else ''}); {os.path.relpath(run_dir, ROOT)}")
+            f"{f', width {width:g}' if width is not None else ''}, seed {cfg['seed']}; {seconds / 60:.1f} min of wall "
+            f"time in {sessions} session{'s' if sessions > 1 else ''}; median rate {rate:.2f} steps/s, i.e. "
+            f"{epoch_steps / rate / 60:.1f} min per epoch of {epoch_steps} steps; {os.path.relpath(run_dir, ROOT)}")
 
 
 def write_record(made: dict, pending: list[str], trained: dict, full: bool) -> None:
@@ -72,8 +78,10 @@ def write_record(made: dict, pending: list[str], trained: dict, full: bool) -> N
     each picture is made (a session's end between two pictures keeps the record of the first)."""
     lines = ["# The README's showcase pictures", "",
              f"Made by `python experiments/showcase.py{' --full' if full else ''}` on {cpu_model()} (family "
-             f"{cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}, {os.cpu_count()} cores), {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Training times add up "
-             "each run's sessions (a run continued across sessions or kills counts only its training).", ""]
+             f"{cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}, {os.cpu_count()} cores), "
+             f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Wall time adds up each run's training "
+             "sessions; it includes stretches when the run was paused (SIGSTOP) or shared the machine with benchmarks "
+             "and tests, which the median logged rate leaves out.", ""]
     for name, needs in made.items():
         lines += [f"- `samples/{name}`:", *[f"  - {run_line(model, dataset, trained[(model, dataset)])}"
                                           for model, dataset in needs]]
