@@ -70,7 +70,8 @@ def run_line(model: str, dataset: str, run_dir: Path) -> str:
     return (f"{model} on {dataset}: {cfg['epochs']} epochs, batch {cfg['batch_size']}"
             f"{f', width {width:g}' if width is not None else ''}, seed {cfg['seed']}; {seconds / 60:.1f} min of wall "
             f"time in {sessions} session{'s' if sessions > 1 else ''}; median rate {rate:.2f} steps/s, i.e. "
-            f"{epoch_steps / rate / 60:.1f} min per epoch of {epoch_steps} steps; {os.path.relpath(run_dir, ROOT)}")
+            f"{epoch_steps / rate / 60:.1f} min per epoch of {epoch_steps} steps and {cfg['epochs'] * epoch_steps / rate / 3600:.1f} h "
+            f"for the run; {os.path.relpath(run_dir, ROOT)}")
 
 
 def write_record(made: dict, pending: list[str], trained: dict, full: bool) -> None:
