@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -40,8 +40,8 @@ RUNS = ROOT / "experiments" / "out" / "showcase-runs"
 SAMPLES = ROOT / "samples"
 MODELS = ("dcgan", "cgan", "vae")
 DATASETS = ("mnist", "fashion-mnist")
-FULL_MODELS = ("cgan", "dcgan")  # the wardrobe's model first
-FULL_EPOCHS = {"fashion-mnist": 40, "mnist": 25}  # the collections' setting; Fashion-MNIST first
+FULL_MODELS = ("cgan", "dcgan")  # the wardrobes' model first
+FULL_EPOCHS = {"fashion-mnist": 40, "mnist": 25}  # the collections' setting
 
 
 def sheet_makers(models, args) -> list[tuple[str, list[tuple[str, str]], object]]:
@@ -60,17 +60,17 @@ def sheet_makers(models, args) -> list[tuple[str, list[tuple[str, str]], object]
 
 def run_line(model: str, dataset: str, run_dir: Path) -> str:
     """What made a run: its setting and the training time it took here."""
-    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    cfg = config.load(run_dir / "config.json")
     seconds, sessions = study.training_seconds(run_dir)
-    width = cfg.get("settings", {}).get("width")
+    width = cfg.settings.get("width")
     # Wall time counts stretches when the run was paused or shared the machine; the median logged rate
     # does not, so it says what an epoch takes here at full speed.
     rate = statistics.median(r["steps_per_sec"] for r in runs.read_metrics(run_dir) if "steps_per_sec" in r)
-    epoch_steps = config.steps_per_epoch(config.load(run_dir / "config.json"))
-    return (f"{model} on {dataset}: {cfg['epochs']} epochs, batch {cfg['batch_size']}"
-            f"{f', width {width:g}' if width is not None else ''}, seed {cfg['seed']}; {seconds / 60:.1f} min of wall "
+    epoch_steps = config.steps_per_epoch(cfg)
+    return (f"{model} on {dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}"
+            f"{f', width {width:g}' if width is not None else ''}, seed {cfg.seed}; {seconds / 60:.1f} min of wall "
             f"time in {sessions} session{'s' if sessions > 1 else ''}; median rate {rate:.2f} steps/s, i.e. "
-            f"{epoch_steps / rate / 60:.1f} min per epoch of {epoch_steps} steps and {cfg['epochs'] * epoch_steps / rate / 3600:.1f} h "
+            f"{epoch_steps / rate / 60:.1f} min per epoch of {epoch_steps} steps and {cfg.epochs * epoch_steps / rate / 3600:.1f} h "
             f"for the run; {os.path.relpath(run_dir, ROOT)}")
 
 
@@ -107,8 +107,10 @@ def main() -> None:
     makers, trained, made = sheet_makers(models, args), {}, {}
     SAMPLES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        for dataset, dataset_epochs in epochs.items():
-            for model in models:  # one run at a time, so each picture appears as soon as its runs are done
+        # One run at a time, model by model, so each picture appears as soon as its runs are done: in
+        # --full that is hours per run, and both wardrobes need only the first model.
+        for model in models:
+            for dataset, dataset_epochs in epochs.items():
                 trained.update(runs.find_or_train([model], [dataset], RUNS, {"epochs": dataset_epochs},
                                                   data_dir=args.data_dir))
                 print(run_line(model, dataset, trained[(model, dataset)]))
@@ -120,5 +122,10 @@ def main() -> None:
                         write_record(made, [n for n, _, _ in makers if n not in made], trained, args.full)
     print(f"wall time: {(time.perf_counter() - started) / 60:.1f} min")
 
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP deferred by the training loop (a checkpoint is saved)
+        signum = getattr(stop, "signum", signal.SIGINT)
+        sys.exit(f"showcase: stopped by {signal.Signals(signum).name}; run the same command again to continue")
