@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import jax
 import numpy as np
@@ -30,9 +33,25 @@ def leaves_equal(a, b) -> bool:
 
 
 def run_cli(*args, env=None, cwd=None, timeout=300):
+    """`python -m gan_lab ARGS` in a new process: for what only a whole process shows (exactly one
+    line on stderr after a user error, signals, process settings)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "gan_lab", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout)
+
+
+def call_cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    """`gan_lab ARGS` called in this process through cli.main (the function `python -m gan_lab`
+    runs), with `env` added to the environment and `cwd` as the working directory for the call.
+    For tests that need what a command made: a new process costs each of them seconds of imports
+    and JAX start-up, and the suite runs dozens."""
+    from gan_lab import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env or {}), contextlib.chdir(cwd or os.getcwd()), \
+            contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = cli.main([str(arg) for arg in args])
+    return subprocess.CompletedProcess(["gan_lab", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def assert_one_line_error(result, *fragments):

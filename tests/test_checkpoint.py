@@ -9,7 +9,7 @@ import pytest
 
 from gan_lab import checkpoint, runs
 from gan_lab.errors import UserError
-from tests.helpers import assert_one_line_error, run_cli
+from tests.helpers import assert_one_line_error, call_cli, run_cli
 
 SMALL = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--width", "0.125", "--log-every", "2",
          "--no-progress"]
@@ -21,10 +21,10 @@ def straight_and_resumed(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("resume")
     env = {"GAN_LAB_DATA": str(data_dir)}
     a, b = root / "straight", root / "resumed"
-    assert run_cli("train", "dcgan", *SMALL, "--epochs", "2", "--out", str(a), env=env).returncode == 0
-    first = run_cli("train", "dcgan", *SMALL, "--epochs", "1", "--out", str(b), env=env)
+    assert call_cli("train", "dcgan", *SMALL, "--epochs", "2", "--out", str(a), env=env).returncode == 0
+    first = call_cli("train", "dcgan", *SMALL, "--epochs", "1", "--out", str(b), env=env)
     assert first.returncode == 0, first.stderr
-    second = run_cli("train", "--resume", str(b), "--epochs", "2", "--no-progress", env=env)
+    second = call_cli("train", "--resume", str(b), "--epochs", "2", "--no-progress", env=env)
     assert second.returncode == 0, second.stderr
     return a, b
 
@@ -125,7 +125,7 @@ def test_a_torn_last_metrics_line_does_not_block_resume(straight_and_resumed, tm
     with (copy / "metrics.jsonl").open("a") as metrics:
         metrics.write('{"step": 9, "epoch": 3, "d_lo')  # power lost mid-write
     assert [r["step"] for r in runs.read_metrics(copy)] == [2, 4, 6, 8]
-    result = run_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
+    result = call_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
                      env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     lines = (copy / "metrics.jsonl").read_text().splitlines()
@@ -138,17 +138,17 @@ def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(stra
     shutil.copytree(a, copy)
     env = {"GAN_LAB_DATA": str(data_dir)}
     before = (copy / "config.json").read_bytes()
-    result = run_cli("train", "--resume", str(copy), "--no-progress", env=env)
+    result = call_cli("train", "--resume", str(copy), "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
     assert "nothing left to train" in result.stdout and "has trained 8 steps (2 epochs)" in result.stdout
     assert (copy / "config.json").read_bytes() == before  # untouched
 
-    result = run_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "10", "--no-progress", env=env)
+    result = call_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "10", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
     assert runs.load_trained(copy).step == 10
     # Titles and eval report what was trained (2.5 epochs, mid-epoch), not the 4-epoch target.
     assert "dcgan on mnist, 2.50 epochs (10 steps), seed 0" == runs.load_trained(copy).describe()
-    result = run_cli("train", "--resume", str(copy), "--steps", "none", "--no-progress", env=env)
+    result = call_cli("train", "--resume", str(copy), "--steps", "none", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
     assert runs.load_trained(copy).step == 16  # the limit cleared: all 4 epochs
     assert json.loads((copy / "config.json").read_text())["config"]["steps"] is None
@@ -209,7 +209,7 @@ def test_resume_warns_when_jax_or_xla_flags_differ_from_the_runs(straight_and_re
     saved["versions"]["jaxlib"] = "0.4.1"
     saved["xla_flags"] = "--xla_cpu_enable_fast_math=true"
     (copy / "config.json").write_text(json.dumps(saved))
-    result = run_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
+    result = call_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
                      env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]

@@ -6,7 +6,7 @@ import socket
 import pytest
 from PIL import Image
 
-from tests.helpers import assert_one_line_error, run_cli
+from tests.helpers import assert_one_line_error, call_cli, run_cli
 
 
 def test_list_groups_every_model_with_a_description():
@@ -66,7 +66,7 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
     out = tmp_path / "run"
     args = ["train", "dcgan", "--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--epochs", "2",
             "--width", "0.125", "--log-every", "2", "--out", str(out), "--no-progress"]
-    result = run_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
+    result = call_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["model"] == "dcgan" and saved["config"]["epochs"] == 2
@@ -84,6 +84,6 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
 
 
 def test_data_command_finds_checks_and_reports(data_dir):
-    result = run_cli("data", "--dataset", "mnist", env={"GAN_LAB_DATA": str(data_dir)})
+    result = call_cli("data", "--dataset", "mnist", env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("verified (SHA-256 ok)") == 4

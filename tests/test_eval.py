@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import assert_one_line_error, run_cli
+from tests.helpers import assert_one_line_error, call_cli, run_cli
 
 TINY_RUN = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "1",
             "--no-progress"]
@@ -13,7 +13,7 @@ TINY_RUN = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--wi
 @pytest.fixture(scope="module")
 def run_with_eval(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("eval") / "cgan"
-    result = run_cli("train", "cgan", *TINY_RUN, "--eval-every", "1", "--out", str(out),
+    result = call_cli("train", "cgan", *TINY_RUN, "--eval-every", "1", "--out", str(out),
                      env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     return out
@@ -29,14 +29,14 @@ def test_eval_every_logs_the_metrics(run_with_eval):
 
 def test_eval_prints_a_table_and_saves_metrics_json(run_with_eval, data_dir):
     env = {"GAN_LAB_DATA": str(data_dir)}
-    first = run_cli("eval", str(run_with_eval), "--n", "500", env=env)
+    first = call_cli("eval", str(run_with_eval), "--n", "500", env=env)
     assert first.returncode == 0, first.stderr
     assert "fingerprint" in first.stdout and "FD (gan_lab evaluator features)" in first.stdout
     assert "label" in first.stdout  # conditional model: accuracy on the requested labels
     saved = json.loads((run_with_eval / "metrics.json").read_text())
     (entry,) = saved.values()
     assert entry["n_generated"] == 500 and entry["model"] == "cgan" and entry["step"] == 4
-    second = run_cli("eval", str(run_with_eval), "--n", "500", env=env)
+    second = call_cli("eval", str(run_with_eval), "--n", "500", env=env)
     assert second.stdout == first.stdout  # same checkpoint, same seed: the same numbers
 
 
@@ -49,7 +49,7 @@ def test_eval_errors_are_one_line(run_with_eval, tmp_path):
 def test_tensorboard_events(tmp_path, data_dir):
     pytest.importorskip("tensorboardX")
     out = tmp_path / "run"
-    result = run_cli("train", "dcgan", *TINY_RUN, "--tensorboard", "--out", str(out), env={"GAN_LAB_DATA": str(data_dir)})
+    result = call_cli("train", "dcgan", *TINY_RUN, "--tensorboard", "--out", str(out), env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     (events,) = (out / "tensorboard").glob("events.out.tfevents.*")
     assert events.stat().st_size > 1000  # scalars and the epoch's sample grid

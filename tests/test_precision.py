@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gan_lab import nets, precision, registry, study, train
-from tests.helpers import real_subset, run_cli, tiny_config
+from tests.helpers import call_cli, real_subset, run_cli, tiny_config
 
 MODELS = registry.names()
 
@@ -130,7 +130,7 @@ def test_a_study_in_bf16_has_its_own_setting_and_an_f32_one_keeps_its_old_name()
 def test_cli_records_the_precision_and_a_resume_cannot_change_it(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     common = ("--subset", "64", "--batch-size", "32", "--width", "0.125", "--data-dir", str(data_dir))
-    done = run_cli("train", "dcgan", "--precision", "bf16", "--steps", "2", "--out", str(run_dir), *common)
+    done = call_cli("train", "dcgan", "--precision", "bf16", "--steps", "2", "--out", str(run_dir), *common)
     assert done.returncode == 0, done.stderr
     assert json.loads((run_dir / "config.json").read_text())["config"]["precision"] == "bf16"
     changed = run_cli("train", "--resume", str(run_dir), "--precision", "f32", "--steps", "3")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from gan_lab import registry, sampling
 from gan_lab.errors import UserError
-from tests.helpers import assert_one_line_error, run_cli, tiny_config
+from tests.helpers import assert_one_line_error, call_cli, run_cli, tiny_config
 
 SMALL = ["--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "2", "--no-progress"]
 
@@ -78,7 +78,7 @@ def trained_runs(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("sample")
     env = {"GAN_LAB_DATA": str(data_dir)}
     for model in ("cgan", "dcgan"):
-        result = run_cli("train", model, "--dataset", "fashion-mnist", *SMALL, "--out", str(root / model), env=env)
+        result = call_cli("train", model, "--dataset", "fashion-mnist", *SMALL, "--out", str(root / model), env=env)
         assert result.returncode == 0, result.stderr
     return root
 
@@ -88,16 +88,16 @@ def test_sheets_from_the_cli(trained_runs, tmp_path):
     env = {"GAN_LAB_DATA": str(tmp_path / "no-data-here")}  # sampling needs no training data
     for args, name in [(["--sheet", "wardrobe"], "wardrobe-seed0.png"), (["--sheet", "interpolate"], "interpolate-seed0.png"),
                        (["--gif"], "epochs.gif")]:
-        result = run_cli("sample", str(cgan), *args, env=env)
+        result = call_cli("sample", str(cgan), *args, env=env)
         assert result.returncode == 0, result.stderr
         picture = Image.open(cgan / "sheets" / name)
         assert picture.size[0] >= 300, (name, picture.size)
     assert Image.open(cgan / "sheets" / "epochs.gif").n_frames == 2
-    again = run_cli("sample", str(cgan), "--sheet", "wardrobe", env=env)
+    again = call_cli("sample", str(cgan), "--sheet", "wardrobe", env=env)
     assert again.returncode == 0 and (cgan / "sheets" / "wardrobe-seed0-2.png").exists()  # never overwritten
 
     out = tmp_path / "samples.npz"
-    assert run_cli("sample", str(cgan), "--n", "30", "--labels", "2,7", "--out", str(out), env=env).returncode == 0
+    assert call_cli("sample", str(cgan), "--n", "30", "--labels", "2,7", "--out", str(out), env=env).returncode == 0
     exported = np.load(out)
     assert exported["images"].shape == (30, 28, 28) and exported["images"].dtype == np.uint8
     assert set(exported["labels"].tolist()) == {2, 7}
@@ -125,7 +125,7 @@ def test_outputs_are_checked_after_their_suffix_is_added(trained_runs, tmp_path)
     assert_one_line_error(run_cli("sample", str(cgan), "--out", str(tmp_path / "sheet")), "sheet.png already exists")
     assert_one_line_error(run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "x.png")), "a .npz file")
     assert (tmp_path / "samples.npz").read_bytes() == b"mine" and (tmp_path / "sheet.png").read_bytes() == b"mine too"
-    result = run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "fresh"))
+    result = call_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "fresh"))
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "fresh.npz")["images"].shape == (8, 28, 28)
     # No temporary file is left beside the outputs, and none has a fixed name.
@@ -136,11 +136,11 @@ def test_compare_trains_what_is_missing_then_reuses_it(tmp_path, data_dir):
     env = {"GAN_LAB_DATA": str(data_dir)}
     args = ["compare", "dcgan", "vae", "--datasets", "mnist", "fashion-mnist", "--runs-dir", str(tmp_path / "runs"),
             "--epochs", "1", "--subset", "128", "--width", "0.125", "--no-progress"]
-    first = run_cli(*args, "--out", str(tmp_path / "a.png"), env=env)
+    first = call_cli(*args, "--out", str(tmp_path / "a.png"), env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("training one") == 4
     assert len(list((tmp_path / "runs").iterdir())) == 4
-    second = run_cli(*args, "--out", str(tmp_path / "b.png"), env=env)
+    second = call_cli(*args, "--out", str(tmp_path / "b.png"), env=env)
     assert second.returncode == 0 and "training one" not in second.stdout
     assert Image.open(tmp_path / "b.png").size[0] > 400
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
