@@ -22,14 +22,13 @@ import argparse
 import datetime
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from gan_lab import config, runs, runtime, sheets, study
+from gan_lab import cli, config, runs, runtime, sheets, study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_field, cpu_model  # noqa: E402  (beside this script)
@@ -127,5 +126,4 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP deferred by the training loop (a checkpoint is saved)
-        signum = getattr(stop, "signum", signal.SIGINT)
-        sys.exit(f"showcase: stopped by {signal.Signals(signum).name}; run the same command again to continue")
+        sys.exit(f"showcase: stopped by {cli.stopping_signal(stop).name}; run the same command again to continue")

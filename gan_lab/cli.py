@@ -330,6 +330,11 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "e
             "report": cmd_report, "serve": cmd_serve, "list": cmd_list, "data": cmd_data}
 
 
+def stopping_signal(stop: KeyboardInterrupt) -> signal.Signals:
+    """The signal behind a stop: the one the training loop deferred (train.Interrupted), else Ctrl-C's."""
+    return signal.Signals(getattr(stop, "signum", signal.SIGINT))
+
+
 def main(argv=None) -> int:
     """Run one command; returns the exit code (0, 2 for a user error, 128 + signal when stopped by
     one). Never exits the process, so programs and tests can call it in-process."""
@@ -351,8 +356,8 @@ def main(argv=None) -> int:
         sys.stderr.flush()
         return 2
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP deferred by the training loop
-        signum = getattr(stop, "signum", signal.SIGINT)
-        sys.stderr.write(f"{PROG}: stopped by {signal.Signals(signum).name}\n")
+        signum = stopping_signal(stop)
+        sys.stderr.write(f"{PROG}: stopped by {signum.name}\n")
         return 128 + signum
     return 0
 
