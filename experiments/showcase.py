@@ -9,10 +9,12 @@ settings, and continues ones a kill or a session's end cut short), then writes
 samples/wardrobe-cgan-fashion-mnist.png, samples/wardrobe-cgan-mnist.png,
 samples/interpolate-cgan-fashion-mnist.png and samples/comparison.png, replacing the committed
 copies (git keeps the old ones), each as soon as the runs it is drawn from are done, and records in
-experiments/results/showcase.md what made each picture (setting, training time). Prints settings,
+experiments/results/showcase.md what made each picture (setting, training time) and how
+good its runs are (`gan_lab eval`: FD, precision, recall, class coverage). Prints settings,
 each run's training time and the wall time.
 
-On this 2-core CPU the default (dcgan, cgan and vae, 1 epoch per run) took 17 minutes. --full trains
+On this 2-core CPU the default (dcgan, cgan and vae, 1 epoch per run) took 17 minutes before
+the script scored its runs; scoring adds about half a minute per run. --full trains
 cgan and dcgan at the collections' setting: full width, 25 epochs on MNIST and 40 on Fashion-MNIST.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import shutil
 import statistics
@@ -57,8 +60,18 @@ def sheet_makers(models, args) -> list[tuple[str, list[tuple[str, str]], object]
     ]
 
 
-def run_line(model: str, dataset: str, run_dir: Path) -> str:
-    """What made a run: its setting and the training time it took here."""
+@functools.lru_cache(maxsize=None)
+def quality(run_dir: Path, data_dir) -> str:
+    """The run's scores as `python -m gan_lab eval RUN_DIR` gives them (10,000 samples, noise seed 0,
+    against the 10,000 test images; also saved in RUN_DIR/metrics.json)."""
+    results, _ = runs.evaluate_run(run_dir, data_dir=data_dir)
+    return (f"FD {results['fd']:.1f}, precision {results['precision']:.2f}, recall {results['recall']:.2f}, class "
+            f"coverage {results['class_coverage']:.2f} (`gan_lab eval`: {results['n_generated']:,} samples vs the "
+            f"test set, evaluator {results['evaluator']})")
+
+
+def run_line(model: str, dataset: str, run_dir: Path, data_dir=None) -> str:
+    """What made a run: its setting, the training time it took here and its scores."""
     cfg = config.load(run_dir / "config.json")
     seconds, sessions = study.training_seconds(run_dir)
     width = cfg.settings.get("width")
@@ -70,10 +83,10 @@ def run_line(model: str, dataset: str, run_dir: Path) -> str:
             f"{f', width {width:g}' if width is not None else ''}, seed {cfg.seed}; {seconds / 60:.1f} min of wall "
             f"time in {sessions} session{'s' if sessions > 1 else ''}; median rate {rate:.2f} steps/s, i.e. "
             f"{epoch_steps / rate / 60:.1f} min per epoch of {epoch_steps} steps and {cfg.epochs * epoch_steps / rate / 3600:.1f} h "
-            f"for the run; {os.path.relpath(run_dir, ROOT)}")
+            f"for the run; {quality(run_dir, data_dir)}; {os.path.relpath(run_dir, ROOT)}")
 
 
-def write_record(made: dict, pending: list[str], trained: dict, full: bool) -> None:
+def write_record(made: dict, pending: list[str], trained: dict, full: bool, data_dir=None) -> None:
     """experiments/results/showcase.md: each picture with the runs it was drawn from, rewritten as
     each picture is made (a session's end between two pictures keeps the record of the first)."""
     lines = ["# The README's showcase pictures", "",
@@ -83,7 +96,7 @@ def write_record(made: dict, pending: list[str], trained: dict, full: bool) -> N
              "sessions; it includes stretches when the run was paused (SIGSTOP) or shared the machine with benchmarks "
              "and tests, which the median logged rate leaves out.", ""]
     for name, needs in made.items():
-        lines += [f"- `samples/{name}`:", *[f"  - {run_line(model, dataset, trained[(model, dataset)])}"
+        lines += [f"- `samples/{name}`:", *[f"  - {run_line(model, dataset, trained[(model, dataset)], data_dir)}"
                                           for model, dataset in needs]]
     lines += [f"- `samples/{name}`: not yet made in this setting (its runs are still training)" for name in pending]
     RECORD.write_text("\n".join(lines) + "\n")
@@ -112,13 +125,13 @@ def main() -> None:
             for dataset, dataset_epochs in epochs.items():
                 trained.update(runs.find_or_train([model], [dataset], RUNS, {"epochs": dataset_epochs},
                                                   data_dir=args.data_dir))
-                print(run_line(model, dataset, trained[(model, dataset)]))
+                print(run_line(model, dataset, trained[(model, dataset)], args.data_dir))
                 for name, needs, draw in makers:
                     if name not in made and all(run in trained for run in needs):
                         shutil.copyfile(draw(trained, Path(scratch) / name), SAMPLES / name)
                         made[name] = needs
                         print(f"wrote samples/{name}")
-                        write_record(made, [n for n, _, _ in makers if n not in made], trained, args.full)
+                        write_record(made, [n for n, _, _ in makers if n not in made], trained, args.full, args.data_dir)
     print(f"wall time: {(time.perf_counter() - started) / 60:.1f} min")
 
 
