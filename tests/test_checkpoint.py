@@ -126,7 +126,7 @@ def test_a_torn_last_metrics_line_does_not_block_resume(straight_and_resumed, tm
         metrics.write('{"step": 9, "epoch": 3, "d_lo')  # power lost mid-write
     assert [r["step"] for r in runs.read_metrics(copy)] == [2, 4, 6, 8]
     result = call_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
-                     env={"GAN_LAB_DATA": str(data_dir)})
+                      env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     lines = (copy / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8, 10, 12]
@@ -210,7 +210,7 @@ def test_resume_warns_when_jax_or_xla_flags_differ_from_the_runs(straight_and_re
     saved["xla_flags"] = "--xla_cpu_enable_fast_math=true"
     (copy / "config.json").write_text(json.dumps(saved))
     result = call_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
-                     env={"GAN_LAB_DATA": str(data_dir)})
+                      env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2, result.stderr

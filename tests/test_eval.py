@@ -14,7 +14,7 @@ TINY_RUN = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--wi
 def run_with_eval(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("eval") / "cgan"
     result = call_cli("train", "cgan", *TINY_RUN, "--eval-every", "1", "--out", str(out),
-                     env={"GAN_LAB_DATA": str(data_dir)})
+                      env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     return out
 
