@@ -39,8 +39,6 @@ import sys
 
 XLA_CPU_FLAGS = {
     "--xla_cpu_copy_insertion_use_region_analysis": "true",
-    # Dense products through XLA's own (Eigen) kernels instead of XNNPACK/YNNPACK's.
-    "--xla_cpu_use_xnnpack": "false",
     "--xla_backend_extra_options": "xla_cpu_use_multi_output_fusion",
 }
 
