@@ -1,12 +1,13 @@
 """Does a change slow a model's training step? Two git revisions side by side, in one run.
 
-    python experiments/speed_ab.py [--base c314701] [--head HEAD] [--model dcgan] [--batch-size 64] [--rounds 4]
+    python experiments/speed_ab.py [--base c314701] [--head HEAD] [--model dcgan] [--batch-size 64]
+                                   [--steps 40] [--rounds 4] [--tag NAME]
 
 Each revision is checked out into a temporary git worktree and timed by its own
 experiments/bench_train.py (the real jitted training step on MNIST, median steps/s after a warm-up),
 in fresh processes that alternate base, head, base, head, ... after waiting for the machine to be
 idle, so drift of a shared machine hits both alike. Prints the median and the best steps/s of each
-revision and the ratios head/base, and writes experiments/results/speed_ab-<vendor>.md.
+revision and the ratios head/base, and writes experiments/results/speed_ab[-NAME]-<vendor>.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import cpu_model, wait_for_idle  # beside this script
+from bench import cpu_model, vendor_results, wait_for_idle  # beside this script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--tag", default="", help="results in speed_ab-TAG-<vendor>.md (default speed_ab-<vendor>.md), "
+                        "so one comparison does not overwrite another")
     args = parser.parse_args()
     names = {"base": revision_name(args.base), "head": revision_name(args.head)}
     rates = {"base": [], "head": []}
@@ -73,11 +76,11 @@ def main() -> None:
     # The best run too: on a shared machine another job only ever slows a run down, so the fastest
     # run of each revision is the least disturbed estimate of what it can do.
     best_base, best_head = max(rates["base"]), max(rates["head"])
-    vendor = "intel" if "intel" in cpu_model().lower() else "amd" if "amd" in cpu_model().lower() else "other"
     lines = [
         f"# {args.model} training step, {names['head']} against {names['base']}", "",
-        f"`python experiments/speed_ab.py --base {args.base} --head {args.head} --model {args.model} "
-        f"--batch-size {args.batch_size} --rounds {args.rounds}` on {cpu_model()}, "
+        f"`python experiments/speed_ab.py --base {names['base']} --head {names['head']} --model {args.model} "
+        f"--batch-size {args.batch_size} --steps {args.steps} --rounds {args.rounds}"
+        f"{f' --tag {args.tag}' if args.tag else ''}` on {cpu_model()}, "
         f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {sum(idle)} of {len(idle)} runs started on an "
         "idle machine.", "",
         "| revision | steps/s, each run (median of 3 x {} steps) | median | best |".format(args.steps),
@@ -86,7 +89,7 @@ def main() -> None:
         f"| head {names['head']} | {', '.join(f'{r:.2f}' for r in rates['head'])} | {head:.2f} | {best_head:.2f} |", "",
         f"head / base: **{head / base:.3f}** (medians), **{best_head / best_base:.3f}** (best runs)", "",
     ]
-    out = HERE / "results" / f"speed_ab-{vendor}.md"
+    out = vendor_results("-".join(filter(None, ["speed_ab", args.tag])))
     out.write_text("\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {out.relative_to(REPO)}")
