@@ -3,7 +3,7 @@ starts): the `gan_lab` command does (cli.run), and so does every script in exper
 gan_lab changes nothing: a program embedding the library calls `runtime.configure()` itself if it
 wants them.
 
-Together they take the DCGAN step from 5.11 to 7.42 steps/s at batch 64 and from 1.64 to 2.01 at
+Together they take the DCGAN step from 4.74 to 6.32 steps/s at batch 64 and from 1.48 to 1.76 at
 batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experiments/bench.py: the
 `GAN_LAB_CPU_TUNING` rows of experiments/results/bench-dcgan-amd.md and bench-dcgan-intel.md):
 
@@ -19,7 +19,7 @@ batch 256 on an AMD EPYC (6.92 to 8.72 and 2.20 to 2.50 on an Intel Xeon; experi
   this way stays with the process (peak RSS in those files).
 
 The allocator setting has a price: XLA's parallel compiler threads then share one arena, which
-makes a compilation slower (DCGAN step at batch 64: 5.0 s with the flags alone, 6.0 s with both on
+makes a compilation slower (DCGAN step at batch 64: 4.0 s with the flags alone, 4.5 s with both on
 the AMD machine, 2.5 and 4.0 s on the Intel one; the first-step column of those files). A training run
 compiles once and gains that back in ~100 steps; the test suite, which compiles hundreds of small
 steps, does not.
