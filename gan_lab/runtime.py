@@ -39,8 +39,6 @@ import sys
 
 XLA_CPU_FLAGS = {
     "--xla_cpu_copy_insertion_use_region_analysis": "true",
-    # XNNPACK subgraphs grown greedily from each output (elementwise work fused around the products).
-    "--xla_cpu_experimental_xnn_graph_fusion_mode": "XNN_GRAPH_FUSION_MODE_GREEDY",
     "--xla_backend_extra_options": "xla_cpu_use_multi_output_fusion",
 }
 
