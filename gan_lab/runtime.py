@@ -39,8 +39,6 @@ import sys
 
 XLA_CPU_FLAGS = {
     "--xla_cpu_copy_insertion_use_region_analysis": "true",
-    # XLA's own loops (BatchNorm, Adam, gathers) in 512-bit vectors where the CPU has them (LLVM's default is 256).
-    "--xla_cpu_prefer_vector_width": "512",
     "--xla_backend_extra_options": "xla_cpu_use_multi_output_fusion",
 }
 
