@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from docs_sync import write_result  # noqa: E402  (beside this script: results files and the docs that include them)
 TARGETS = {64: 1.5, 256: 1.25}  # issue 4: required gan_lab / PyTorch steps/s ratio per batch size
 TORCH_THREADS = 2
 Z_DIM = 62
@@ -634,8 +636,7 @@ def model_comparison(args) -> None:
 def publish(text: str, out: Path | None) -> None:
     """Print a report and write it to `out` (None: a smoke run, which writes nothing)."""
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        write_result(out, text)
     print()
     print(text)
 

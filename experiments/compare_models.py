@@ -36,6 +36,8 @@ import numpy as np
 from gan_lab import data, evaluation, files, metrics, registry, report, runtime, study
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+from docs_sync import write_result  # noqa: E402  (beside this script: results files and the docs that include them)
 OUT = ROOT / "experiments" / "out" / "compare"
 RESULTS = ROOT / "experiments" / "results" / "compare_models.md"
 KEPT = ROOT / "experiments" / "results" / "compare_models.json"  # {setting tag: {job name: result}}
@@ -295,8 +297,7 @@ def main() -> None:
                 "difference is called only where it exceeds the two models' training-seed stds added; else tied.")
     lines = [settings, "", *lines]
     if not args.quick:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text("\n".join(lines) + "\n")
+        write_result(RESULTS, "\n".join(lines) + "\n")
         plot(rows, PLOT)
         for path in zoo_sheets(study_dir, models):
             print(f"wrote {path.relative_to(ROOT)}")

@@ -42,6 +42,7 @@ from gan_lab import data, runtime
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from docs_sync import write_result  # noqa: E402
 from bench import best_seconds, compile_training_step, cpu_field, cpu_model, vendor_results, wait_for_idle  # noqa: E402
 
 DOT = re.compile(r"%(\S+) = f32\[([\d,]*)\]\S* dot\(%(\S+), %(\S+)\), lhs_contracting_dims=\{([\d,]*)\}, "
@@ -197,8 +198,7 @@ def main(argv=None) -> None:
     default = vendor_results("profile")
     results = args.results or (default if args.batches == [64, 256] else None)
     if results is not None:
-        results.parent.mkdir(parents=True, exist_ok=True)
-        results.write_text(text)
+        write_result(results, text)
     print(text)
 
 

@@ -36,6 +36,7 @@ from gan_lab import cli, config, runs, runtime, sheets, study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_field, cpu_model  # noqa: E402  (beside this script)
+from docs_sync import write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "experiments" / "results" / "showcase.md"
@@ -100,7 +101,7 @@ def write_record(made: dict, pending: list[str], trained: dict, full: bool, data
         lines += [f"- `samples/{name}`:", *[f"  - {run_line(model, dataset, trained[(model, dataset)], data_dir)}"
                                           for model, dataset in needs]]
     lines += [f"- `samples/{name}`: not yet made in this setting (its runs are still training)" for name in pending]
-    RECORD.write_text("\n".join(lines) + "\n")
+    write_result(RECORD, "\n".join(lines) + "\n")
 
 
 def main() -> None:

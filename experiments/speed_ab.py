@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from bench import cpu_model, vendor_results, wait_for_idle  # beside this script
+from docs_sync import write_result  # beside this script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -90,7 +91,7 @@ def main() -> None:
         f"head / base: **{head / base:.3f}** (medians), **{best_head / best_base:.3f}** (best runs)", "",
     ]
     out = vendor_results("-".join(filter(None, ["speed_ab", args.tag])))
-    out.write_text("\n".join(lines))
+    write_result(out, "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {out.relative_to(REPO)}")
 

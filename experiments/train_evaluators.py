@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import jax
 import numpy as np
 
 from gan_lab import data, evaluator, metrics, runtime, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_sync import write_result  # noqa: E402  (beside this script)
 
 RESULTS = Path(__file__).parent / "results" / "evaluators.md"
 TARGET_ACCURACY = {"mnist": 0.993, "fashion-mnist": 0.92}
@@ -155,8 +159,7 @@ def main() -> None:
         results.append(train_one(dataset, args.data_dir))
         print(accuracy_row(results[-1]), flush=True)
     references = {dataset: reference_metrics(dataset, args.data_dir) for dataset in data.DATASETS}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(results_markdown(results, references))
+    write_result(RESULTS, results_markdown(results, references))
     print(f"wrote {RESULTS}")
 
 

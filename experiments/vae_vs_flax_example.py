@@ -26,6 +26,9 @@ from pathlib import Path
 
 from gan_lab import config, runs, runtime
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_sync import write_result  # noqa: E402  (beside this script)
+
 FLAX_EXAMPLE_TEST_NEG_ELBO = (107.0544, 0.2496)  # mean, std over 5 trials, examples/vae/README.md
 RESULTS = Path(__file__).parent / "results" / "vae_vs_flax_example.md"
 
@@ -66,8 +69,7 @@ def main() -> None:
         "",
         f"Command: `python {' '.join(sys.argv)}` ({minutes:.1f} min on this machine).",
     ]
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    write_result(RESULTS, "\n".join(lines) + "\n")
     print("\n".join(lines))
     verdict = "same or better" if mean <= flax_mean + flax_std else "WORSE"
     print(f"\ngan_lab vs Flax example: {verdict} ({mean:.2f} vs {flax_mean:.2f} nats)")
