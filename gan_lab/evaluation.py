@@ -5,12 +5,21 @@ the pure metric functions."""
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+from pathlib import Path
 
 import jax
+import numpy as np
 
 from gan_lab import data, metrics, sampling
 
 EVAL_SAMPLES = 10_000
+# Where the real images' evaluator features are kept between processes (the test set's take ~5 s to
+# compute, the training set's ~20-30 s on 2 CPU cores, and every `gan_lab eval`, study shard and
+# report needs them): $GAN_LAB_CACHE, else the user cache. Each file names the evaluator's
+# fingerprint, k and the jax version, so a new evaluator or jax computes them afresh.
+CACHE_ENV = "GAN_LAB_CACHE"
 
 
 def score(cfg, model, state, n: int = EVAL_SAMPLES, seed: int = 0, elbo=None, data_dir=None,
@@ -39,16 +48,63 @@ def reference(dataset: str, data_dir=None, detail: bool = False) -> metrics.Refe
 
 @functools.lru_cache(maxsize=2)
 def _test_reference(dataset: str, root: str) -> metrics.Reference:
+    kept = _load_kept(dataset, "test")
+    if kept is not None:
+        return metrics.Reference(dataset, metrics.load_evaluator(dataset).fingerprint, kept["features"],
+                                 kept["radii"], kept.get("labels"))
     images, labels = data.load_split(dataset, "test", root)
-    return metrics.reference(data.to_model_range(images), dataset, labels)
+    real = metrics.reference(data.to_model_range(images), dataset, labels)
+    _keep(dataset, "test", features=real.features, radii=real.radii, labels=real.labels)
+    return real
 
 
 @functools.lru_cache(maxsize=2)
 def _with_training_set(dataset: str, root: str) -> metrics.Reference:
     # Built on the cached test Reference: the plain and the detailed scores of one study share the
     # test set's features instead of computing them twice.
+    test = _test_reference(dataset, root)
+    kept = _load_kept(dataset, "train")
+    if kept is not None:
+        return test._replace(train_features=kept["train_features"], test_to_train=kept["test_to_train"])
     train_images = data.to_model_range(data.load_split(dataset, "train", root)[0])
-    return metrics.with_training_set(_test_reference(dataset, root), train_images)
+    real = metrics.with_training_set(test, train_images)
+    _keep(dataset, "train", train_features=real.train_features, test_to_train=real.test_to_train)
+    return real
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lab" / "features"
+
+
+def _kept_path(dataset: str, split: str) -> Path:
+    fingerprint = metrics.load_evaluator(dataset).fingerprint
+    return cache_dir() / f"{dataset}-{split}-{fingerprint}-k{metrics.NEIGHBOURS}-jax{jax.__version__}.npz"
+
+
+def _load_kept(dataset: str, split: str) -> dict | None:
+    """The kept arrays, or None when there are none (or they cannot be read: they are computed again)."""
+    try:
+        with np.load(_kept_path(dataset, split)) as kept:
+            return {name: kept[name] for name in kept.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _keep(dataset: str, split: str, **arrays) -> None:
+    """Write the arrays for the next process, atomically; a cache that cannot be written is skipped."""
+    path = _kept_path(dataset, split)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+            temporary = Path(handle.name)
+            np.savez(handle, **{name: value for name, value in arrays.items() if value is not None})
+        os.replace(temporary, path)  # a process reading meanwhile sees the old file or the new, never half
+    except OSError:
+        if "temporary" in locals():
+            temporary.unlink(missing_ok=True)
 
 
 EVAL_KEY_SEED = 99

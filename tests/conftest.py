@@ -28,6 +28,11 @@ if "xla" in runtime.tuning_request()[0]:
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="gan_lab-test-jax-cache-")
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+# The real images' evaluator features (gan_lab/evaluation.py), computed once for the whole run in the
+# same way, in a directory of this run's own, so every run starts cold like a fresh machine.
+if "GAN_LAB_CACHE" not in os.environ:
+    os.environ["GAN_LAB_CACHE"] = tempfile.mkdtemp(prefix="gan_lab-test-features-")
+    atexit.register(shutil.rmtree, os.environ["GAN_LAB_CACHE"], ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 

@@ -55,25 +55,71 @@ def test_tensorboard_events(tmp_path, data_dir):
     assert events.stat().st_size > 1000  # scalars and the epoch's sample grid
 
 
-def test_the_test_sets_reference_is_computed_once_for_plain_and_detailed_scores(monkeypatch, tmp_path):
-    """A study scores a plain and a detailed draw per job, and the CLI passes the data directory as a
-    string where the library passes a Path: the test set's features are still computed once."""
+def fake_references(monkeypatch, tmp_path) -> list:
+    """evaluation's reference on stand-in data and metrics, with its own empty feature cache; returns the
+    list of what was computed ("test", "train")."""
     import numpy as np
 
     from gan_lab import data, evaluation, metrics
 
     computed = []
+    monkeypatch.setenv(evaluation.CACHE_ENV, str(tmp_path / "features"))
     monkeypatch.setattr(data, "load_split", lambda dataset, split, root: (np.zeros((2, 28, 28), np.uint8), np.zeros(2)))
-    monkeypatch.setattr(metrics, "reference", lambda images, dataset, labels: computed.append("test") or ("test", dataset))
-    monkeypatch.setattr(metrics, "with_training_set", lambda real, train: computed.append("train") or (*real, "train"))
+    monkeypatch.setattr(metrics, "reference", lambda images, dataset, labels: computed.append("test") or metrics.Reference(
+        dataset, "fp", np.full((2, 4), len(computed), np.float32), np.ones(2, np.float32), np.zeros(2)))
+    monkeypatch.setattr(metrics, "with_training_set", lambda real, train: computed.append("train") or real._replace(
+        train_features=np.full((3, 4), 7.0, np.float32), test_to_train=np.ones(2, np.float32)))
     evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
-    try:
-        plain = evaluation.reference("mnist", tmp_path)
-        detailed = evaluation.reference("mnist", str(tmp_path), detail=True)
-        assert evaluation.reference("mnist", str(tmp_path)) is plain
-        assert evaluation.reference("mnist", tmp_path, detail=True) is detailed
-        assert detailed == ("test", "mnist", "train") and computed == ["test", "train"]
-        evaluation.reference("fashion-mnist", tmp_path)
-        assert computed == ["test", "train", "test"]  # each dataset its own
-    finally:
-        evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+    return computed
+
+
+@pytest.fixture
+def clear_reference_caches():
+    from gan_lab import evaluation
+
+    yield
+    evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+
+
+def test_the_test_sets_reference_is_computed_once_for_plain_and_detailed_scores(monkeypatch, tmp_path,
+                                                                                clear_reference_caches):
+    """A study scores a plain and a detailed draw per job, and the CLI passes the data directory as a
+    string where the library passes a Path: the test set's features are still computed once."""
+    from gan_lab import evaluation
+
+    computed = fake_references(monkeypatch, tmp_path)
+    plain = evaluation.reference("mnist", tmp_path)
+    detailed = evaluation.reference("mnist", str(tmp_path), detail=True)
+    assert evaluation.reference("mnist", str(tmp_path)) is plain
+    assert evaluation.reference("mnist", tmp_path, detail=True) is detailed
+    assert detailed.train_features.shape == (3, 4) and computed == ["test", "train"]
+    evaluation.reference("fashion-mnist", tmp_path)
+    assert computed == ["test", "train", "test"]  # each dataset its own
+
+
+def test_reference_features_are_kept_for_the_next_process(monkeypatch, tmp_path, clear_reference_caches):
+    """Another process (here: emptied in-process caches) reads the features from $GAN_LAB_CACHE instead
+    of computing them; a damaged file is computed again and replaced."""
+    import numpy as np
+
+    from gan_lab import evaluation
+
+    computed = fake_references(monkeypatch, tmp_path)
+    first = evaluation.reference("mnist", tmp_path, detail=True)
+    kept = sorted(path.name.split("-")[1] for path in (tmp_path / "features").iterdir())
+    assert computed == ["test", "train"] and kept == ["test", "train"]
+
+    evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+    again = evaluation.reference("mnist", tmp_path, detail=True)
+    assert computed == ["test", "train"]  # nothing computed
+    for field in ("features", "radii", "labels", "train_features", "test_to_train"):
+        assert np.array_equal(getattr(again, field), getattr(first, field)), field
+
+    for path in (tmp_path / "features").iterdir():
+        path.write_bytes(b"not an npz")
+    evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+    evaluation.reference("mnist", tmp_path, detail=True)
+    assert computed == ["test", "train", "test", "train"]
+    evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+    evaluation.reference("mnist", tmp_path, detail=True)
+    assert computed == ["test", "train", "test", "train"]  # the damaged files were replaced
