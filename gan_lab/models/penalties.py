@@ -53,7 +53,8 @@ def per_sample_uniform(key, images):
 
 def interpolate_real_fake(batch, key):
     """WGAN-GP's xhat = alpha x + (1 - alpha) G(z): on the straight lines between real and fake pairs,
-    one alpha per pair (the PyTorch collection's alpha per pixel lands off those lines)."""
+    one alpha per pair, as the paper and the PyTorch collection's WGAN_GP.py draw it (the TF collection's
+    alpha per pixel lands off those lines)."""
     alpha = per_sample_uniform(key, batch.real)
     return alpha * batch.real + (1.0 - alpha) * batch.fake
 

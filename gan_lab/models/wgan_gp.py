@@ -7,10 +7,15 @@ per real/fake pair (models/penalties.py).
 Defaults are the paper's (Algorithm 1): lambda = 10, n_critic = 5, Adam lr 1e-4, b1 = 0, b2 = 0.9,
 batch 64; z = 62, the infoGAN MNIST nets and 25 epochs as every gan_lab GAN. The critic has no
 BatchNorm (the paper, sec. 4: the penalty is per sample, which batch normalisation breaks) and no
-sigmoid. The TF/PyTorch "generative model collections" use Adam 2e-4, b1 0.5, b2 0.999 and lambda
-0.25, keep BatchNorm in the critic and (PyTorch, in the version read) draw alpha per pixel and
-penalise the gradient of D's sigmoid output; `--lr 2e-4 --b1 0.5 --b2 0.999
---gp-weight 0.25` gives their optimiser and weight.
+sigmoid. The "generative model collections" differ from the paper and from each other (read at
+their newest commits, of 2018; an older PyTorch WGAN_GP.py had lambda 0.25, alpha per pixel and a
+sigmoid, which this docstring used to cite):
+- PyTorch's WGAN_GP.py: lambda 10, one alpha per sample, no sigmoid, n_critic 5, but BatchNorm kept in
+  the critic and Adam 2e-4 (b1 0.5, b2 0.999) for both nets: `--lr 2e-4 --b1 0.5 --b2 0.999`.
+- TF's WGAN_GP.py: lambda 0.25 on the logit, alpha per pixel, BatchNorm in the critic, one critic step
+  per G step with G's learning rate 5x D's (Adam 2e-4, b1 0.5), and its slope norm sums the squared
+  gradient over one image axis only (`reduction_indices=[1]` of a (B, 28, 28, 1) tensor).
+Whether the paper's settings learn at the lab's budget is measured in issue 26.
 
     python -m gan_lab train --model wgan-gp --dataset mnist
 """
