@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Callable
 
@@ -34,10 +34,16 @@ class AlreadyExists(UserError):
 
 def _temporary_beside(path: Path) -> Path:
     """A new, uniquely named, hidden file in path's directory, with path's suffix (writers such as
-    matplotlib pick the format from it)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    return Path(name)
+    matplotlib pick the format from it). Created exclusively, like tempfile.mkstemp, but with the mode
+    any new file gets (0666 less the umask, usually 0644): mkstemp's 0600 became the mode of
+    config.json and every picture once renamed into place."""
+    while True:
+        candidate = path.parent / f".{path.name}.{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
 
 
 def _fsync(path: Path) -> None:

@@ -1,6 +1,7 @@
 """The CLI as a user meets it: through a subprocess, exit codes, one-line errors, the files a run writes."""
 
 import json
+import os
 import socket
 
 import pytest
@@ -68,6 +69,9 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
             "--width", "0.125", "--log-every", "2", "--out", str(out), "--no-progress"]
     result = call_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "config.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["model"] == "dcgan" and saved["config"]["epochs"] == 2
     assert saved["versions"]["jax"] and saved["device"]["platform"]
