@@ -114,6 +114,7 @@ def make_grid_sampler(model):
 def resume_config(run_dir: Path, requested: dict, clear: tuple = ()):
     """The run's saved config with the flags the user gave (and the `clear` fields set back to None);
     an error names a field that would change the run."""
+    check_run_dir(run_dir)
     saved = config_lib.load(Path(run_dir) / "config.json")
     changed = {k: v for k, v in requested.items() if v is not None}
     resumed = config_lib.with_values(saved, {**changed, **{k: None for k in clear}},
@@ -370,14 +371,21 @@ class TrainedRun(NamedTuple):
                 f"seed {cfg.seed}")
 
 
+def load_model(run_dir: Path) -> tuple[Any, Any]:
+    """A run's config and its model, from config.json alone (no checkpoint is read)."""
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} is not a gan_lab run directory (no config.json); pass a directory under runs/")
+    cfg = config_lib.load(run_dir / "config.json")
+    return cfg, registry.get(cfg.model).build(cfg)
+
+
 def load_trained(run_dir: Path) -> TrainedRun:
     """A run's newest readable checkpoint; needs no training data. A damaged newer one is skipped with
     a warning (and left where it is: reading a run never changes it)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise UserError(f"{run_dir} is not a gan_lab run directory (no config.json); pass a directory under runs/")
-    cfg = config_lib.load(run_dir / "config.json")
-    model = registry.get(cfg.model).build(cfg)
+    cfg, model = load_model(run_dir)
     abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
     try:
         restored = checkpoint.restore_latest(run_dir, abstract)
@@ -388,6 +396,13 @@ def load_trained(run_dir: Path) -> TrainedRun:
         print(f"warning: checkpoint of step {step} in {run_dir} is unreadable ({reason}); using step "
               f"{restored.step}", file=sys.stderr)
     return TrainedRun(cfg, model, restored.state.model, restored.step)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A run directory given by the user exists (else one line saying so, not "no config.json")."""
+    if not Path(run_dir).exists():
+        raise UserError(f"no run directory {run_dir}: give the directory `gan_lab train` printed "
+                        "(e.g. runs/dcgan-mnist-20260101-120000)")
 
 
 def evaluate_run(run_dir: Path, n: int = evaluation.EVAL_SAMPLES, seed: int = 0, data_dir=None) -> tuple[dict, Path]:

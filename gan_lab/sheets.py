@@ -99,6 +99,7 @@ def manifold(run_dir: Path, out=None, n: int = 20) -> Path:
 
 
 def epoch_gif(run_dir: Path, out=None) -> Path:
+    runs.check_run_dir(run_dir)
     frames = sorted(Path(run_dir).glob("samples/epoch_*.png"))
     if not frames:
         raise UserError(f"{run_dir} has no per-epoch grids (samples/epoch_*.png): train at least one epoch")

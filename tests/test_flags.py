@@ -51,6 +51,11 @@ BAD_COMMAND_LINES = [
     (["sample", "{run}", "--n", "0"], ["--n must be at least 1"]),
     # eval
     (["eval", "{run}", "--n", "3"], ["--n must be at least 4", "3 nearest neighbours"]),
+    # a run directory that does not exist
+    (["sample", "{run}-missing"], ["no run directory {run}-missing: give the directory `gan_lab train` printed"]),
+    (["sample", "{run}-missing", "--gif"], ["no run directory {run}-missing"]),
+    (["eval", "{run}-missing"], ["no run directory {run}-missing: give the directory `gan_lab train` printed"]),
+    (["train", "--resume", "{run}-missing"], ["no run directory {run}-missing"]),
     # names
     (["train", "gan9"], ["unknown model 'gan9'", "dcgan"]),
     (["compare", "dcgan", "--datasets", "cifar"], ["unknown dataset 'cifar'"]),
@@ -80,6 +85,7 @@ def test_bad_flags_are_one_line_errors(argv, fragments, run_dir, capsys):
     assert code == 2, captured.err
     assert len(lines) == 1, captured.err
     for fragment in fragments:
+        fragment = fragment.replace("{run}", str(run_dir))
         assert fragment in lines[0], (fragment, lines[0])
     assert json.loads((run_dir / "config.json").read_text())["config"] == json.loads(config.to_json(SAVED, {}))["config"]
 
