@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="pictures and exports from a trained run (no training data needed)")
     sample.add_argument("run_dir", help="a run directory, e.g. runs/cgan-fashion-mnist-...")
     sample.add_argument("--sheet", choices=["wardrobe", "interpolate", "manifold", "codes"], default=None,
-                        help="wardrobe: a row per class (infogan: per categorical code value), a column per style; "
+                        help="wardrobe: a row per class (infogan: per categorical code value), a column per style "
+                             "(with no output flag: the wardrobe, or a grid of samples for a model without classes); "
                              "interpolate: latent walks; manifold: the decodings over a 2-D latent (a run trained "
                              "with --z-dim 2); codes: each continuous code from -1 to 1 (infogan)")
     sample.add_argument("--gif", action="store_true", help="animate the run's per-epoch grids")
@@ -208,6 +209,7 @@ SAMPLE_OUTPUTS = {  # kind: (its flag, the flags it uses)
     "manifold": ("--sheet manifold", set()),
     "wardrobe": ("--sheet wardrobe", {"seed", "labels"}),
     "codes": ("--sheet codes", {"seed"}),
+    "overview": ("no output flag", {"seed", "labels"}),  # the wardrobe, or a plain grid for a model without classes
 }
 
 
@@ -218,7 +220,7 @@ def cmd_sample(args) -> None:
                                        (args.sheet, args.sheet is not None)) if given]
     if len(chosen) > 1:
         raise UserError(f"choose one output: {' or '.join(SAMPLE_OUTPUTS[kind][0] for kind in chosen)}, not both")
-    kind = chosen[0] if chosen else "wardrobe"
+    kind = chosen[0] if chosen else "overview"
     flag, uses = SAMPLE_OUTPUTS[kind]
     for name, given in (("seed", args.seed is not None), ("labels", args.labels is not None)):
         if given and name not in uses:
@@ -236,8 +238,10 @@ def cmd_sample(args) -> None:
         print(f"wrote {sheets.manifold(args.run_dir, args.out)}")
     elif kind == "codes":
         print(f"wrote {sheets.code_walks(args.run_dir, seed, args.out)}")
-    else:
+    elif kind == "wardrobe":
         print(f"wrote {sheets.wardrobe(args.run_dir, seed, labels, args.out)}")
+    else:
+        print(f"wrote {sheets.overview(args.run_dir, seed, labels, args.out)}")
 
 
 def cmd_compare(args) -> None:

@@ -12,7 +12,7 @@ from gan_lab import data, files, plotting, runs, sampling
 from gan_lab.errors import UserError
 
 WARDROBE_STYLES = 10  # columns of a wardrobe sheet: fixed styles held across the class rows
-UNCONDITIONAL_GRID = 12  # an unconditional model's "wardrobe" is a 12 x 12 grid
+PLAIN_GRID = 12  # `sample RUN` of a model without classes: a 12 x 12 grid of samples
 COMPARE_SAMPLES = 10  # images per block of the comparison sheet (one per class where possible)
 
 
@@ -38,27 +38,47 @@ def write_output(out, run_dir: Path, default_name: str, write) -> Path:
     return (files.write_new_numbered if numbered else files.write_new)(path, write)
 
 
+def has_rows(model) -> bool:
+    """Whether a wardrobe can be drawn: a row per class, or per value of infoGAN's categorical code."""
+    return model.conditional or any(code.kind == "categorical" for code in model.codes)
+
+
 def wardrobe(run_dir: Path, seed: int, classes=None, out=None) -> Path:
-    """Conditional models: a row per class (named), a column per fixed style. Unconditional: a large grid."""
+    """`--sheet wardrobe`: a row per class (named) or per categorical code value, a column per fixed style."""
+    cfg, model = runs.load_model(run_dir)  # refused before any checkpoint is read
+    if not has_rows(model):
+        raise UserError(f"{cfg.model} is unconditional: it has no classes to draw a wardrobe of; draw latent "
+                        "walks with --sheet interpolate, a grid of samples with no --sheet, or train a conditional "
+                        "model such as cgan")
+    return write_wardrobe(runs.load_trained(run_dir), run_dir, seed, classes, out)
+
+
+def overview(run_dir: Path, seed: int, classes=None, out=None) -> Path:
+    """`sample RUN` with no output flag: the wardrobe where the model has one, else a plain grid."""
     run = runs.load_trained(run_dir)
+    if has_rows(run.model):
+        return write_wardrobe(run, run_dir, seed, classes, out)
+    sampling.check_labels(run.model, classes, run.cfg.model)
+    images = jax.jit(run.model.decode)(run.state, run.model.prior(jax.random.key(seed), PLAIN_GRID**2), None)
+    rows = np.asarray(images).reshape(PLAIN_GRID, PLAIN_GRID, *images.shape[1:])
+    return write_output(out, run_dir, f"grid-seed{seed}.png",
+                        lambda path: plotting.save_labelled_rows(rows, [""] * PLAIN_GRID, path, run.describe()))
+
+
+def write_wardrobe(run: runs.TrainedRun, run_dir: Path, seed: int, classes, out) -> Path:
     model, state = run.model, run.state
     sampling.check_labels(model, classes, run.cfg.model)
     key = jax.random.key(seed)
-    categorical = [code for code in model.codes if code.kind == "categorical"]
     if model.conditional:
         classes = list(range(sampling.NUM_CLASSES)) if classes is None else list(classes)
         rows, _ = sampling.class_rows(model, state, key, WARDROBE_STYLES, classes)
         names = [data.CLASS_NAMES[run.cfg.dataset][c] for c in classes]
         title = f"Ghost wardrobe: {run.describe()} (each column one style)"
-    elif categorical:  # infoGAN: its categorical code plays the class (unsupervised: rows are unnamed values)
-        code = categorical[0]
+    else:  # infoGAN: its categorical code plays the class (unsupervised: rows are unnamed values)
+        code = next(code for code in model.codes if code.kind == "categorical")
         rows = sampling.code_rows(model, state, key, WARDROBE_STYLES, code, np.eye(code.size))
         names = [f"{code.name} {value}" for value in range(code.size)]
         title = f"Code wardrobe: {run.describe()} (each row one code value, each column one z)"
-    else:
-        images = model.sample(state, key, UNCONDITIONAL_GRID**2)
-        rows = np.asarray(images).reshape(UNCONDITIONAL_GRID, UNCONDITIONAL_GRID, *images.shape[1:])
-        names, title = [""] * UNCONDITIONAL_GRID, run.describe()
     return write_output(out, run_dir, f"wardrobe-seed{seed}.png",
                         lambda path: plotting.save_labelled_rows(rows, names, path, title))
 

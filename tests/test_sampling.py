@@ -2,6 +2,7 @@
 sampling error is one line."""
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -101,6 +102,21 @@ def test_sheets_from_the_cli(trained_runs, tmp_path):
     exported = np.load(out)
     assert exported["images"].shape == (30, 28, 28) and exported["images"].dtype == np.uint8
     assert set(exported["labels"].tolist()) == {2, 7}
+
+
+def test_a_wardrobe_asked_of_a_model_without_classes_is_refused_and_no_flag_draws_a_grid(trained_runs):
+    dcgan = trained_runs / "dcgan"
+    refused = call_cli("sample", str(dcgan), "--sheet", "wardrobe")
+    assert_one_line_error(refused, "dcgan is unconditional: it has no classes to draw a wardrobe of",
+                          "--sheet interpolate", "such as cgan")
+    assert not list(dcgan.glob("sheets/*"))  # nothing else drawn in its place
+    plain = call_cli("sample", str(dcgan))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == f"wrote {dcgan / 'sheets' / 'grid-seed0.png'}\n"
+    # Written through a temporary file like every output, with the mode of any new file (not mkstemp's 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (dcgan / "sheets" / "grid-seed0.png").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_sampling_errors_are_one_line(trained_runs, tmp_path):
