@@ -144,6 +144,12 @@ def steps_per_epoch(cfg: Config) -> int:
     return (cfg.subset or data.SPLIT_SIZES["train"]) // (cfg.batch_size * cfg.settings.get("n_critic", 1))
 
 
+def total_steps(cfg: Config) -> int:
+    """The steps a run trains to: cfg.epochs epochs, or cfg.steps if that comes first."""
+    all_epochs = cfg.epochs * steps_per_epoch(cfg)
+    return all_epochs if cfg.steps is None else min(all_epochs, cfg.steps)
+
+
 def validate(cfg: Config) -> None:
     from gan_lab import data, registry
 

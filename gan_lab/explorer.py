@@ -120,12 +120,15 @@ def epoch_grids(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "samples").glob("epoch_*.png"))
 
 
-def run_status(run_dir: Path) -> str:
-    """training (a process holds the run's lock), finished, or stopped (cut short: `gan_lab train
-    --resume` continues it)."""
+def run_status(run_dir: Path, cfg) -> str:
+    """training (a process holds the run's lock), finished (its newest checkpoint is at its target:
+    cfg.epochs, or cfg.steps if that comes first), or stopped (cut short, or its config unreadable
+    (cfg None): `gan_lab train --resume` continues it)."""
     if files.RunLock.held_elsewhere(run_dir):
         return "training"
-    return "finished" if runs.finished_config(run_dir) else "stopped"
+    step = runs.newest_step(run_dir)
+    finished = cfg is not None and step is not None and step >= config_lib.total_steps(cfg)
+    return "finished" if finished else "stopped"
 
 
 def run_fd(run_dir: Path) -> float | None:
@@ -196,14 +199,20 @@ class Catalog:
         return run_dir
 
     def describe(self, run_id: str, run_dir: Path) -> dict:
-        """One row of the run list; a run whose config cannot be read is listed with its error."""
-        row = {"id": run_id, "status": run_status(run_dir), "step": runs.newest_step(run_dir)}
+        """One row of the run list; a run whose config cannot be read is listed with its error.
+        epochs and step are what the run has trained (its newest checkpoint); target_epochs and
+        target_steps what it was asked to train (it stops at whichever comes first)."""
+        step = runs.newest_step(run_dir)
+        row = {"id": run_id, "step": step}
         try:
             cfg = self._config(run_dir)
         except Exception as err:  # noqa: BLE001 - a damaged run is listed with its error; the others are served
+            row["status"] = run_status(run_dir, None)
             row["error"] = f"config.json unreadable ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
             return row
-        row.update(model=cfg.model, dataset=cfg.dataset, epochs=cfg.epochs, seed=cfg.seed, fd=run_fd(run_dir),
+        row.update(status=run_status(run_dir, cfg), model=cfg.model, dataset=cfg.dataset,
+                   epochs=float(runs.epochs_trained(cfg, step or 0)), target_epochs=cfg.epochs,
+                   target_steps=config_lib.total_steps(cfg), seed=cfg.seed, fd=run_fd(run_dir),
                    conditional=self._conditional[run_dir], class_names=list(data.CLASS_NAMES[cfg.dataset]))
         return row
 
@@ -290,7 +299,11 @@ class Catalog:
         run_dir = self.path(run_id)
         grids = epoch_grids(run_dir)
         records = runs.training_records(run_dir)
-        return {"status": run_status(run_dir), "step": records[-1]["step"] if records else 0,
+        try:
+            cfg = self._config(run_dir)
+        except Exception:  # noqa: BLE001 - a damaged run is still watched; its status is then "stopped"
+            cfg = None
+        return {"status": run_status(run_dir, cfg), "step": records[-1]["step"] if records else 0,
                 "epoch": records[-1]["epoch"] if records else 0,
                 "newest_grid": grids[-1].name if grids else None, "records": len(records)}
 

@@ -249,7 +249,7 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
             lock = files.RunLock(run_dir).acquire() if writer else None
             abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
             loop, step = restore_for_resume(run_dir, abstract)
-            total = min(cfg.epochs * config_lib.steps_per_epoch(cfg), cfg.steps or float("inf"))
+            total = config_lib.total_steps(cfg)
             if step >= total:
                 raise NothingToTrain(f"nothing left to train: {run_dir} has trained {step} steps "
                                      f"({describe_progress(cfg, step)}) and its target is {total}; raise --epochs "

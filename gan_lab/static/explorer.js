@@ -61,7 +61,8 @@ async function loadRuns() {
     } else {
       const fd = run.fd === null || run.fd === undefined ? "–" : run.fd.toFixed(1);
       row.innerHTML = `<td title="${text(run.id)}">${text(run.model)}</td><td>${text(run.dataset)}</td>` +
-        `<td>${text(run.epochs)}</td><td>${text(run.seed)}</td><td>${fd}</td><td>${text(run.status)}</td>` +
+        `<td title="epochs trained / asked for">${text(run.epochs)}/${text(run.target_epochs)}</td>` +
+        `<td>${text(run.seed)}</td><td>${fd}</td><td>${text(run.status)}</td>` +
         `<td><button data-pane="a">A</button> <button data-pane="b">B</button></td>`;
     }
     body.appendChild(row);
@@ -187,7 +188,7 @@ async function renderPane(paneKey) {
     return;
   }
   if (element.dataset.run !== run.id) buildPane(paneKey, run, element);
-  element.querySelector(".meta").textContent = run.error ? run.id : `${run.id} · ${run.epochs} epoch${run.epochs === 1 ? "" : "s"} · ` +
+  element.querySelector(".meta").textContent = run.error ? run.id : `${run.id} · ${run.epochs} of ${run.target_epochs} epoch${run.target_epochs === 1 ? "" : "s"} · ` +
     `seed ${run.seed} · step ${seenStep[run.id] ?? run.step ?? "–"} · ${run.status}` +
     (run.fd !== null && run.fd !== undefined ? ` · FD ${run.fd.toFixed(1)}` : "");
   const problems = element.querySelector(".problems");
