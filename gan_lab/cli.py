@@ -180,9 +180,14 @@ def cmd_train(args) -> None:
         raise UserError("--steps none clears a resumed run's step limit; a new run has none unless you give one")
     else:
         cfg = config.make_config(args.model, overrides)
+
+    def announce(run_dir: Path, step: int) -> None:  # before the first step: where to watch, and how long it is
+        print(runs.describe_plan(cfg, step))
+        print(f"run directory: {run_dir}  (watch it train: gan_lab serve {run_dir.parent})", flush=True)
+
     try:
         run_dir = runs.train_run(cfg, out=args.out, data_dir=args.data_dir, show_progress=not args.no_progress,
-                                 resume=args.resume)
+                                 resume=args.resume, on_start=announce)
     except runs.NothingToTrain as done:
         print(done)
         return

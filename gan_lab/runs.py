@@ -15,7 +15,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -228,9 +228,10 @@ def restore_for_resume(run_dir: Path, abstract):
 
 
 def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: Path | None = None,
-              runs_dir: str | Path = "runs") -> Path:
+              runs_dir: str | Path = "runs", on_start: Callable[[Path, int], None] | None = None) -> Path:
     """Train cfg.model on cfg.dataset in a new run directory (`out`, or a new one under `runs_dir`), or
-    continue `resume`; returns the directory.
+    continue `resume`; returns the directory. on_start(run directory, step training starts from) runs
+    once the directory exists, before the first step (the CLI prints it there, to be watched).
 
     Whatever way training ends, the run directory holds a usable run: a checkpoint at every epoch's
     end, every cfg.checkpoint_every steps, at the last step, and when a signal stops it (Ctrl-C,
@@ -261,6 +262,8 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
         test_data = data.load_for_model(cfg, "test", data_dir) if model.evaluate else None
         if resume is None:
             run_dir, lock = new_run_dir(cfg, out, runs_dir) if writer else (Path(out), None)
+        if on_start is not None:
+            on_start(run_dir, step or 0)
         return _train_locked(model, cfg, run_dir, data_dir, show_progress, loop, step, train_data, test_data, writer)
     finally:
         if lock is not None:
@@ -356,6 +359,19 @@ def describe_progress(cfg, step: int) -> str:
     """How far a run has trained, from its checkpoint's step: "2 epochs", "0.47 epochs"."""
     text = epochs_trained(cfg, step)
     return f"{text} epoch{'' if text == '1' else 's'}"
+
+
+def describe_plan(cfg, step: int = 0) -> str:
+    """What a run will train, in one line, before it starts (a default run can take an hour on a CPU):
+    "dcgan on mnist: 25 epochs x 1875 steps per epoch = 46875 steps"."""
+    per_epoch = config_lib.steps_per_epoch(cfg)
+    text = (f"{cfg.model} on {cfg.dataset}: {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'} x {per_epoch} steps "
+            f"per epoch = {cfg.epochs * per_epoch} steps")
+    if cfg.steps is not None and cfg.steps < cfg.epochs * per_epoch:
+        text += f", stopping at --steps {cfg.steps} ({describe_progress(cfg, cfg.steps)})"
+    if step:
+        text += f"; resuming at step {step} ({describe_progress(cfg, step)})"
+    return text
 
 
 class TrainedRun(NamedTuple):

@@ -145,6 +145,8 @@ def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(stra
 
     result = call_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "10", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == ("dcgan on mnist: 4 epochs x 4 steps per epoch = 16 steps, stopping at "
+                                             "--steps 10 (2.50 epochs); resuming at step 8 (2 epochs)")
     assert runs.load_trained(copy).step == 10
     # Titles and eval report what was trained (2.5 epochs, mid-epoch), not the 4-epoch target.
     assert "dcgan on mnist, 2.50 epochs (10 steps), seed 0" == runs.load_trained(copy).describe()

@@ -69,6 +69,11 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
             "--width", "0.125", "--log-every", "2", "--out", str(out), "--no-progress"]
     result = call_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
+    # Before the first step: how long the run is and where it is, to be watched (`gan_lab serve`).
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["dcgan on mnist: 2 epochs x 4 steps per epoch = 8 steps",
+                         f"run directory: {out}  (watch it train: gan_lab serve {tmp_path})"]
+    assert lines[-1].startswith(f"run saved in {out}")
     umask = os.umask(0)
     os.umask(umask)
     assert (out / "config.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600

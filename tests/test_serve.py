@@ -165,8 +165,11 @@ def test_a_run_in_training_is_watched_and_redrawn_from_its_newest_checkpoint(ser
     assert client.get("/api/runs/dcgan-fashion-mnist/epoch.png").content == (run_dir / "samples" / "epoch_001.png").read_bytes()
     assert pixels(client.get("/api/runs/dcgan-fashion-mnist/losses.png")).ndim == 3
 
-    resumed = runs.resume_config(run_dir, {"steps": 6})
-    runs.train_run(resumed, data_dir=data_dir, show_progress=False, resume=run_dir)
+    # on_start comes before the first step, with the lock held: the explorer already shows it training.
+    resumed, started = runs.resume_config(run_dir, {"steps": 6}), []
+    runs.train_run(resumed, data_dir=data_dir, show_progress=False, resume=run_dir, on_start=lambda where, step:
+                   started.append((where, step, client.get("/api/runs/dcgan-fashion-mnist/training").json()["status"])))
+    assert started == [(run_dir, 3, "training")]
     assert client.get("/api/runs/dcgan-fashion-mnist/training").json()["step"] == 6
     assert not np.array_equal(before, pixels(client.get(url)))  # the newer checkpoint, loaded
 
