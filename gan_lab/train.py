@@ -236,56 +236,52 @@ def fit(
     train_step = make_train_step(model, cfg.batch_size, steps_per_epoch, mesh, several)
     permutation_of = make_epoch_permutation(n_examples, steps_per_epoch, mesh, several)
 
+    # One bar for the whole run, so its rate and ETA are the run's (a resumed run's starts at its step).
+    bar = tqdm(total=total_steps, initial=step, desc=f"epoch {step // steps_per_epoch + 1}/{cfg.epochs}", unit="step",
+               disable=not show_progress or step >= total_steps, dynamic_ncols=True)
     try:
-        with DeferredInterrupt() as interrupt:
+        with DeferredInterrupt() as interrupt, bar:
             while step < total_steps:
                 epoch = step // steps_per_epoch + 1
                 epoch_end = min(epoch * steps_per_epoch, total_steps)
                 permutation = permutation_of(loop)
-                bar = tqdm(
-                    total=epoch_end - (epoch - 1) * steps_per_epoch,
-                    initial=step - (epoch - 1) * steps_per_epoch,
-                    desc=f"epoch {epoch}/{cfg.epochs}",
-                    unit="step",
-                    disable=not show_progress,
-                    dynamic_ncols=True,
-                )
+                bar.set_description(f"epoch {epoch}/{cfg.epochs}", refresh=False)
                 last_log_step, last_log_time = step, time.perf_counter()
                 unfinished = collections.deque()  # metrics of dispatched steps the bar has not counted
-                with bar:
-                    while step < epoch_end:
-                        # Everything the step needs is already on the device: any implicit transfer is a bug.
-                        with jax.transfer_guard("disallow"):
-                            loop, metrics = train_step(loop, images, labels, permutation)
-                        step += 1
-                        # JAX dispatches steps asynchronously; counting them as dispatched made the bar
-                        # race ahead, then stall at every log point. Count them as they finish, while
-                        # keeping a few queued so the device never waits for Python.
-                        unfinished.append(metrics)
-                        while len(unfinished) > STEPS_IN_FLIGHT:
-                            jax.block_until_ready(unfinished.popleft())
-                            bar.update(1)
-                        if step % cfg.log_every == 0 or step == epoch_end:
-                            values = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
-                            bar.update(len(unfinished))
-                            unfinished.clear()
-                            now = time.perf_counter()
-                            steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                            last_log_step, last_log_time = step, now
-                            bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in values.items()}, refresh=False)
-                            check_finite(loop)
-                            if on_log is not None:
-                                on_log(step, epoch, values, steps_per_sec)
-                        if on_save is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 \
-                                and step < epoch_end:
-                            check_finite(loop)
-                            on_save(loop)
-                        # Only here: `loop` is the new state and the step's record, if it has one, is
-                        # written. (Raised before the log, a stop at a log step saved that step's
-                        # checkpoint without its record, and the resumed run never wrote it.)
-                        interrupt.raise_if_requested()
+                while step < epoch_end:
+                    # Everything the step needs is already on the device: any implicit transfer is a bug.
+                    with jax.transfer_guard("disallow"):
+                        loop, metrics = train_step(loop, images, labels, permutation)
+                    step += 1
+                    # JAX dispatches steps asynchronously; counting them as dispatched made the bar
+                    # race ahead, then stall at every log point. Count them as they finish, while
+                    # keeping a few queued so the device never waits for Python.
+                    unfinished.append(metrics)
+                    while len(unfinished) > STEPS_IN_FLIGHT:
+                        jax.block_until_ready(unfinished.popleft())
+                        bar.update(1)
+                    if step % cfg.log_every == 0 or step == epoch_end:
+                        values = {k: np.asarray(v).tolist() for k, v in jax.device_get(metrics).items()}
+                        bar.update(len(unfinished))
+                        unfinished.clear()
+                        now = time.perf_counter()
+                        steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                        last_log_step, last_log_time = step, now
+                        bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in values.items()}, refresh=False)
+                        check_finite(loop)
+                        if on_log is not None:
+                            on_log(step, epoch, values, steps_per_sec)
+                    if on_save is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 \
+                            and step < epoch_end:
+                        check_finite(loop)
+                        on_save(loop)
+                    # Only here: `loop` is the new state and the step's record, if it has one, is
+                    # written. (Raised before the log, a stop at a log step saved that step's
+                    # checkpoint without its record, and the resumed run never wrote it.)
+                    interrupt.raise_if_requested()
                 if step == epoch * steps_per_epoch and on_epoch_end is not None:
-                    on_epoch_end(epoch, loop)
+                    with tqdm.external_write_mode():  # what it prints goes above the bar, not through it
+                        on_epoch_end(epoch, loop)
                 if on_save is not None:  # every epoch's end, and the run's last step
                     check_finite(loop)  # never a diverged state as the newest checkpoint
                     on_save(loop)

@@ -1,6 +1,7 @@
 """The shared loop on real data: it learns, it stops on divergence, seeds matter."""
 
 import os
+import re
 import signal
 
 import jax
@@ -101,3 +102,24 @@ def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir):
         train.fit(model, cfg, images, labels, on_log=on_log, on_interrupt=lambda loop: saved.append(int(loop.step)),
                   show_progress=False)
     assert saved == [3] and logged == [1, 2, 3]
+
+
+def test_one_progress_bar_counts_the_whole_run_from_the_step_it_starts_at(data_dir, capsys):
+    """The bar's total is the run's steps (so its rate and ETA are the run's), the epoch is in its
+    description, and a resumed run's bar starts at the resumed step."""
+    images, labels = real_subset(data_dir, "mnist", 64)
+    counting = Model(init=lambda key: jnp.zeros((), jnp.int32), z_dim=2, conditional=False,
+                     step=lambda state, images, labels, key: (state + 1, {"loss": jnp.float32(0.5)}),
+                     decode=lambda state, z, labels=None: jnp.zeros((z.shape[0], 28, 28, 1)))
+    cfg = tiny_config("dcgan", batch_size=16, epochs=2)  # 4 steps per epoch
+    first = train.fit(counting, tiny_config("dcgan", batch_size=16, epochs=2, steps=3), images, labels)
+    capsys.readouterr()
+    epochs_ended = []
+    train.fit(counting, cfg, images, labels, loop=first, on_epoch_end=lambda epoch, loop: epochs_ended.append(epoch))
+    bar = capsys.readouterr().err
+    assert bar.count("\n") == 1  # one bar, left on its own line at the end
+    renders = [render for render in bar.strip().split("\r") if render]
+    assert renders[0].startswith("epoch 1/2:  38%|") and "| 3/8 [" in renders[0]
+    assert renders[-1].startswith("epoch 2/2: 100%|") and "| 8/8 [" in renders[-1]
+    assert re.search(r"\| 8/8 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+(step/s|s/step), loss=0\.500\]$", renders[-1]), renders[-1]
+    assert epochs_ended == [1, 2]
