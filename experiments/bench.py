@@ -19,7 +19,7 @@ table when it gave up). Measured per framework and batch size:
   * achieved GFLOP/s against a float32 matmul peak measured in the same run;
   * peak resident memory of the subprocess, the parameter count (checked equal), and how busy the
     rest of the machine was while it ran (other processes' CPU use, in cores).
-gan_lab is timed through gan_lab.train.make_train_step, the loop's own jitted, donated step, on
+gan_lab is timed through gan_lab.trainer.make_train_step, the loop's own jitted, donated step, on
 device-resident MNIST; the reference is experiments/torch_reference.py with torch.set_num_threads(2).
 Rows: gan_lab as installed; gan_lab without its CPU settings (GAN_LAB_CPU_TUNING=0, see
 gan_lab/runtime.py); gan_lab on 2 XLA host devices (batch sharded over a Mesh, as `--devices 2`);
@@ -164,16 +164,16 @@ def compile_training_step(model_name: str, batch_size: int, images, labels, devi
     first call compiles it, with its fresh loop state and the device-resident data placed on a mesh
     of `devices`: {"step", "lowered", "loop", "images", "labels", "permutation", "compile_s"}. Shared by this
     script, bench_models.py and profile_step.py."""
-    from gan_lab import config, registry, train  # inside: this script's parent process never starts JAX
+    from gan_lab import config, registry, trainer  # inside: this script's parent process never starts JAX
 
     cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist", "precision": precision})
     model = registry.get(model_name).build(cfg)
     steps_per_epoch = images.shape[0] // (batch_size * model.batches_per_step)  # a WGAN step takes n_critic batches
-    mesh = train.make_mesh(devices)
-    loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
-    images, labels = train.place((images, labels), mesh)
-    permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
-    step = train.make_train_step(model, batch_size, steps_per_epoch, mesh)
+    mesh = trainer.make_mesh(devices)
+    loop = trainer.place(trainer.init_loop_state(model, cfg.seed), mesh)
+    images, labels = trainer.place((images, labels), mesh)
+    permutation = trainer.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh)(loop)
+    step = trainer.make_train_step(model, batch_size, steps_per_epoch, mesh)
     started = time.perf_counter()
     lowered = step.lower(loop, images, labels, permutation)
     compiled = lowered.compile()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import jax
 
-from gan_lab import config, data, nets, registry, runtime, train
+from gan_lab import config, data, nets, registry, runtime, trainer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "bench_models.md"
@@ -109,8 +109,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (2 if args.quick else 5)
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
-    mesh = train.make_mesh()
-    images, labels = train.place((images, labels), mesh)
+    mesh = trainer.make_mesh()
+    images, labels = trainer.place((images, labels), mesh)
     results = {}
     for name in args.models or registry.names():
         results[name] = measure_model(name, images, labels, args)

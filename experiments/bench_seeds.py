@@ -1,4 +1,4 @@
-"""Do seeds trained together pay off? 3 seeds of one model in one vmapped step (train.fit(...,
+"""Do seeds trained together pay off? 3 seeds of one model in one vmapped step (trainer.fit(...,
 seeds=[0, 1, 2])) against the same 3 seeds one after another, through gan_lab's real training step.
 
     python experiments/bench_seeds.py          # dcgan at width 1 and 0.5; writes
@@ -29,20 +29,20 @@ SEEDS = [0, 1, 2]
 def worker(args) -> None:
     import jax
 
-    from gan_lab import config, data, registry, runtime, train
+    from gan_lab import config, data, registry, runtime, trainer
 
     runtime.configure()
     cfg = config.make_config(args.model, {"batch_size": args.batch_size, "width": args.width, "dataset": "mnist"})
     model = registry.get(cfg.model).build(cfg)
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
     steps_per_epoch = images.shape[0] // cfg.batch_size
-    mesh = train.make_mesh()
-    images, labels = train.place((images, labels), mesh)
+    mesh = trainer.make_mesh()
+    images, labels = trainer.place((images, labels), mesh)
     together = args.worker == "vmapped"
-    step = train.make_train_step(model, cfg.batch_size, steps_per_epoch, mesh, together)
-    permutation_of = train.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh, together)
-    loops = ([train.place(train.init_seeds(model, SEEDS), mesh)] if together
-             else [train.place(train.init_loop_state(model, seed), mesh) for seed in SEEDS])
+    step = trainer.make_train_step(model, cfg.batch_size, steps_per_epoch, mesh, together)
+    permutation_of = trainer.make_epoch_permutation(images.shape[0], steps_per_epoch, mesh, together)
+    loops = ([trainer.place(trainer.init_seeds(model, SEEDS), mesh)] if together
+             else [trainer.place(trainer.init_loop_state(model, seed), mesh) for seed in SEEDS])
     permutations = [permutation_of(loop) for loop in loops]
 
     def block() -> float:

@@ -15,7 +15,7 @@ import time
 
 import jax
 
-from gan_lab import config, data, registry, runtime, train
+from gan_lab import config, data, registry, runtime, trainer
 
 
 def main() -> None:
@@ -33,11 +33,11 @@ def main() -> None:
     model = registry.get(cfg.model).build(cfg)
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
     steps_per_epoch = images.shape[0] // cfg.batch_size
-    step = train.make_train_step(model, cfg.batch_size, steps_per_epoch)
-    permutation = train.make_epoch_permutation(images.shape[0], steps_per_epoch)
-    mesh = train.make_mesh()
-    loop = train.place(train.init_loop_state(model, cfg.seed), mesh)
-    images, labels = train.place((images, labels), mesh)
+    step = trainer.make_train_step(model, cfg.batch_size, steps_per_epoch)
+    permutation = trainer.make_epoch_permutation(images.shape[0], steps_per_epoch)
+    mesh = trainer.make_mesh()
+    loop = trainer.place(trainer.init_loop_state(model, cfg.seed), mesh)
+    images, labels = trainer.place((images, labels), mesh)
     perm = permutation(loop)
 
     started = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import data, evaluator, metrics, runtime, train
+from gan_lab import data, evaluator, metrics, runtime, trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_sync import write_result  # noqa: E402  (beside this script)
@@ -33,7 +33,7 @@ TARGET_ACCURACY = {"mnist": 0.993, "fashion-mnist": 0.92}
 
 @dataclasses.dataclass(frozen=True)
 class EvaluatorConfig:
-    """The fields train.fit reads (as in gan_lab.config.Config) plus the optimiser's settings."""
+    """The fields trainer.fit reads (as in gan_lab.config.Config) plus the optimiser's settings."""
 
     epochs: int
     lr: float = 3e-3
@@ -63,7 +63,7 @@ def train_one(dataset: str, data_dir) -> dict:
     model = evaluator.classifier_model(cfg.lr, total_steps, cfg.max_shift, cfg.weight_decay, cfg.dropout_rate)
 
     started = time.perf_counter()
-    loop = train.fit(model, cfg, images, labels)
+    loop = trainer.fit(model, cfg, images, labels)
     jax.block_until_ready(loop)
     train_seconds = time.perf_counter() - started
 

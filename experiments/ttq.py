@@ -14,7 +14,7 @@ import time
 import jax
 import numpy as np
 
-from gan_lab import config, data, metrics, registry, train
+from gan_lab import config, data, metrics, registry, trainer
 from gan_lab.evaluator import load_evaluator
 
 N_SCORED = 2_000
@@ -34,7 +34,7 @@ def gan_lab_trajectory(target, max_steps, every, width, images, labels, score) -
     loop, elapsed, trajectory = None, 0.0, []
     for step in range(every, max_steps + 1, every):
         started = time.perf_counter()
-        loop = train.fit(model, dataclasses.replace(cfg, steps=step), images, labels, loop=loop, show_progress=False)
+        loop = trainer.fit(model, dataclasses.replace(cfg, steps=step), images, labels, loop=loop, show_progress=False)
         jax.block_until_ready(loop)
         elapsed += time.perf_counter() - started
         fd = score(as_data(model.sample(loop.model, key, N_SCORED)))

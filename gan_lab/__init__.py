@@ -3,15 +3,14 @@
 Importing it changes nothing in the importing process; the `gan_lab` command and the experiments
 opt into gan_lab's process settings (gan_lab/runtime.py) where they start.
 
-The library API is gan_lab/api.py: gan_lab.api.train, gan_lab.api.models, gan_lab.load and gan_lab.Run
-(the last two also as gan_lab.api.load and gan_lab.api.Run). It is imported on first use, so
-`import gan_lab` stays cheap and imports no JAX. train and models are not names of gan_lab itself:
-those are its modules gan_lab/train.py (the training loop) and gan_lab/models/ (the model families).
+The library API is gan_lab/api.py: gan_lab.train, gan_lab.load, gan_lab.list_models and gan_lab.Run
+(also as gan_lab.api.train, ...). It is imported on first use, so `import gan_lab` stays cheap and
+imports no JAX. The training loop itself is the module gan_lab/trainer.py.
 """
 
 __version__ = "0.1.0"
 
-API = ("Run", "load")  # gan_lab.api's names that are also gan_lab's
+API = ("Run", "load", "train", "list_models")  # gan_lab.api's names that are also gan_lab's
 
 
 def __getattr__(name: str):

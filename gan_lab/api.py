@@ -7,19 +7,19 @@ run directory, lock, resumption and never-overwrite rules, and the same one-line
 as gan_lab.errors.UserError instead of printed.
 
     import gan_lab
-    from gan_lab import api
 
-    print(api.models())                      # ['acgan', 'began', 'cgan', ...]
-    run = api.train("cgan", dataset="fashion-mnist", epochs=1, steps=200, width=0.5, out="runs/my-cgan")
+    print(gan_lab.list_models())             # ['acgan', 'began', 'cgan', ...]
+    run = gan_lab.train("cgan", dataset="fashion-mnist", epochs=1, steps=200, width=0.5, out="runs/my-cgan")
     print(run)                               # <gan_lab.Run cgan on fashion-mnist, 0.21 epochs (200 steps), ...>
     images = run.sample(16, seed=0, labels=[0, 1, 2])  # uint8 (16, 28, 28): classes 0, 1, 2, 0, 1, ...
     print(run.evaluate(n=2_000)["fd"])       # also recorded in runs/my-cgan/metrics.json, as `gan_lab eval` does
     print(run.sheet("wardrobe"))             # runs/my-cgan/sheets/wardrobe-seed0.png, then -2, -3: never overwritten
-    run = api.train(resume=run.dir, steps=None)  # continue it: steps=None lifts its step limit
+    run = gan_lab.train(resume=run.dir, steps=None)  # continue it: steps=None lifts its step limit
     run = gan_lab.load("runs/my-cgan")       # a run trained earlier, here or by `gan_lab train`
 
-load and Run are also gan_lab.load and gan_lab.Run; train and models are not names of gan_lab itself,
-whose modules gan_lab/train.py and gan_lab/models/ hold those names.
+train, load, list_models and Run are also gan_lab.train, gan_lab.load, gan_lab.list_models and
+gan_lab.Run (imported on first use). The training loop's module is gan_lab/trainer.py, so that
+gan_lab.train is this function.
 
 The datasets come from data_dir=, else $GAN_LAB_DATA, else the user cache (downloaded when missing);
 sampling and the sheets read only the run directory.
@@ -49,7 +49,7 @@ NOISELESS_SHEETS = ("manifold", "gif")  # these draw no noise, so take no seed (
 TYPE_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "True or False"}
 
 
-def models() -> list[str]:
+def list_models() -> list[str]:
     """The registered model names, as `gan_lab list` shows them (grouped there by family)."""
     return registry.names()
 
@@ -72,7 +72,7 @@ def train(model: str | None = None, *, out=None, data_dir=None, progress: bool =
         clear = ("steps",) if "steps" in settings and settings["steps"] is None else ()
         cfg = runs.resume_config(Path(resume), {**overrides, "model": model}, clear=clear)
     elif model is None:
-        raise UserError("name a model to train (gan_lab.api.models() lists them), or resume=RUN_DIR")
+        raise UserError("name a model to train (gan_lab.list_models() lists them), or resume=RUN_DIR")
     else:
         cfg = config_lib.make_config(model, overrides)
     try:

@@ -340,7 +340,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "e
 
 
 def stopping_signal(stop: KeyboardInterrupt) -> signal.Signals:
-    """The signal behind a stop: the one the training loop deferred (train.Interrupted), else Ctrl-C's."""
+    """The signal behind a stop: the one the training loop deferred (trainer.Interrupted), else Ctrl-C's."""
     return signal.Signals(getattr(stop, "signum", signal.SIGINT))
 
 

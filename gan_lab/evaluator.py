@@ -233,7 +233,7 @@ def load_evaluator(dataset: str) -> Evaluator:
     return _loaded[key]
 
 
-# --- training (driven by experiments/train_evaluators.py through train.fit) ---------------
+# --- training (driven by experiments/train_evaluators.py through trainer.fit) ---------------
 
 class ClassifierState(NamedTuple):
     params: Any
@@ -256,7 +256,7 @@ def random_shifts(images, key, max_shift: int):
 
 def classifier_model(lr: float, total_steps: int, max_shift: int, weight_decay: float,
                      dropout_rate: float = 0.5) -> Model:
-    """The evaluator's training as the Model contract's init and step, so train.fit can run it.
+    """The evaluator's training as the Model contract's init and step, so trainer.fit can run it.
 
     fit uses nothing of a Model but `init` and `step`; a classifier has nothing to decode.
     """

@@ -1,4 +1,4 @@
-"""Run directories: everything a training run writes, and the glue from a Config to train.fit.
+"""Run directories: everything a training run writes, and the glue from a Config to trainer.fit.
 
 A run directory holds config.json (resolved config, versions, device), metrics.jsonl, a fixed-noise
 sample grid per epoch under samples/, and loss_curves.png at the end. An existing directory is never
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab import config as config_lib
-from gan_lab import checkpoint, data, evaluation, files, plotting, registry, runtime, train
+from gan_lab import checkpoint, data, evaluation, files, plotting, registry, runtime, trainer
 from gan_lab.errors import UserError
 
 # One fixed key for every sample grid, so grids compare across epochs, runs, models and datasets.
@@ -248,7 +248,7 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
         if resume is not None:
             run_dir = Path(resume)
             lock = files.RunLock(run_dir).acquire() if writer else None
-            abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
+            abstract = checkpoint.abstract_like(lambda: trainer.init_loop_state(model, cfg.seed))
             loop, step = restore_for_resume(run_dir, abstract)
             total = config_lib.total_steps(cfg)
             if step >= total:
@@ -257,7 +257,7 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
                                      "or --steps to train further")
             for warning in resumption_warnings(cfg, run_dir):
                 print(warning, file=sys.stderr)
-        train.make_mesh(cfg.devices)  # like the data below, checked before a new run's directory exists
+        trainer.make_mesh(cfg.devices)  # like the data below, checked before a new run's directory exists
         train_data = data.load_for_model(cfg, "train", data_dir)  # before a new run's directory: bad data leaves none
         test_data = data.load_for_model(cfg, "test", data_dir) if model.evaluate else None
         if resume is None:
@@ -322,7 +322,7 @@ def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop
 
     def on_interrupt(loop):
         try:
-            train.check_finite(loop)
+            trainer.check_finite(loop)
             step = checkpoints.save(loop)
             print(f"\nstopped: checkpoint saved at step {step}; continue with `gan_lab train --resume {run_dir}`",
                   file=sys.stderr)
@@ -332,7 +332,7 @@ def _train_locked(model, cfg, run_dir: Path, data_dir, show_progress: bool, loop
             print(f"\nstopped mid-step: the newest checkpoint in {run_dir} is kept", file=sys.stderr)
 
     try:
-        loop = train.fit(model, cfg, train_images, train_labels, loop=loop, on_log=on_log,
+        loop = trainer.fit(model, cfg, train_images, train_labels, loop=loop, on_log=on_log,
                          on_epoch_end=on_epoch_end, on_save=checkpoints.save, on_interrupt=on_interrupt,
                          show_progress=show_progress)
         if writer:  # a run cut short by --steps still gets a picture of where it ended
@@ -402,7 +402,7 @@ def load_trained(run_dir: Path) -> TrainedRun:
     a warning (and left where it is: reading a run never changes it)."""
     run_dir = Path(run_dir)
     cfg, model = load_model(run_dir)
-    abstract = checkpoint.abstract_like(lambda: train.init_loop_state(model, cfg.seed))
+    abstract = checkpoint.abstract_like(lambda: trainer.init_loop_state(model, cfg.seed))
     try:
         restored = checkpoint.restore_latest(run_dir, abstract)
     except checkpoint.NoCheckpoint:

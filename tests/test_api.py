@@ -35,7 +35,7 @@ def test_train_writes_a_run_with_the_settings_given(run):
                                                                                           20, 0.125)
     # 512 images in batches of 32 are 16 steps an epoch
     assert repr(run) == f"<gan_lab.Run cgan on fashion-mnist, 1.25 epochs (20 steps), seed 0, in {run.dir}>"
-    assert api.models() == registry.names() and "cgan" in api.models()
+    assert gan_lab.list_models() == api.list_models() == registry.names() and "cgan" in api.list_models()
 
 
 def test_sample_is_the_cli_export(run, tmp_path):
@@ -148,9 +148,9 @@ def test_import_gan_lab_imports_no_jax():
     code = "import gan_lab, sys; print('jax' in sys.modules, 'gan_lab.api' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
-    assert (gan_lab.api, gan_lab.load, gan_lab.Run) == (api, api.load, api.Run)
-    from gan_lab import models, train  # still gan_lab's modules: the API does not take their names
+    assert (gan_lab.api, gan_lab.load, gan_lab.Run, gan_lab.train) == (api, api.load, api.Run, api.train)
+    from gan_lab import models, trainer  # gan_lab's modules: the model families and the training loop
 
-    assert callable(train.fit) and models.__path__
+    assert callable(trainer.fit) and models.__path__
     with pytest.raises(AttributeError, match="has no attribute 'trian'"):
         gan_lab.trian  # noqa: B018

@@ -12,7 +12,7 @@ from tests.helpers import assert_one_line_error, run_cli
 
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
-    from gan_lab import registry, train
+    from gan_lab import registry, trainer
     from tests.helpers import real_subset, tiny_config
     assert jax.device_count() == 2, jax.devices()
     images, labels = real_subset({data_dir!r}, "mnist", 256)
@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
         cfg = tiny_config("dcgan", devices=devices, batch_size=32, steps=6, log_every=1)
         model = registry.get("dcgan").build(cfg)
         history = []
-        loop = train.fit(model, cfg, images, labels, show_progress=False,
+        loop = trainer.fit(model, cfg, images, labels, show_progress=False,
                          on_log=lambda step, epoch, values, rate: history.append(list(values.values())))
         losses.append(np.array(history))
         samples.append(np.asarray(model.sample(loop.model, jax.random.key(3), 64)))

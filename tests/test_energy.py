@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gan_lab import checkpoint, nets, registry, train
+from gan_lab import checkpoint, nets, registry, trainer
 from gan_lab.models import began, ebgan, sngan
 from gan_lab.models.adversarial import Batch
 from tests.helpers import real_subset, tiny_config
@@ -111,7 +111,7 @@ def test_began_step_carries_k_in_the_state_and_logs_k_and_the_convergence_measur
                                                           abs=1e-6)
 
     logged = []  # through the loop, as a run logs them
-    train.fit(model, cfg, images, labels, show_progress=False,
+    trainer.fit(model, cfg, images, labels, show_progress=False,
               on_log=lambda step, epoch, values, rate: logged.append(values))
     assert len(logged) == 2 and all({"k", "convergence"} <= set(values) for values in logged)
     assert all(0 < values["k"] < 1 and values["convergence"] > 0 for values in logged)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_lab import evaluator, registry, sampling, train
+from gan_lab import evaluator, registry, sampling, trainer
 from gan_lab.models import acgan, adversarial, infogan
 from gan_lab.models.adversarial import Batch
 from tests.helpers import real_subset, tiny_config
@@ -137,7 +137,7 @@ def test_infogan_categorical_code_chooses_the_digit_after_short_training(data_di
     images, labels = real_subset(data_dir, "mnist", 4096)
     cfg = tiny_config("infogan", batch_size=64, lr=1e-3, g_lr=2e-3, steps=250, epochs=4, log_every=50)
     model = registry.get("infogan").build(cfg)
-    loop = train.fit(model, cfg, images, labels, show_progress=False)
+    loop = trainer.fit(model, cfg, images, labels, show_progress=False)
     rows = sampling.code_rows(model, loop.model, jax.random.key(7), 40, model.codes[0], np.eye(10))
     digits = evaluator.load_evaluator("mnist").logits(np.asarray(rows).reshape(-1, 28, 28, 1)).argmax(1)
     digits_per_latent = np.array([len(set(column)) for column in digits.reshape(10, 40).T])

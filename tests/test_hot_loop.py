@@ -1,4 +1,4 @@
-"""No host work in the hot loop: the step runs under jax.transfer_guard("disallow") (train.fit does
+"""No host work in the hot loop: the step runs under jax.transfer_guard("disallow") (trainer.fit does
 that for every step) and compiles once for a whole run, across epochs and across a resume."""
 
 import logging
@@ -6,7 +6,7 @@ import logging
 import jax
 import pytest
 
-from gan_lab import checkpoint, registry, train
+from gan_lab import checkpoint, registry, trainer
 from tests.helpers import real_subset, tiny_config
 
 
@@ -45,14 +45,14 @@ def test_one_compilation_across_epochs_and_resume_with_no_implicit_transfer(data
             checkpoint.save(manager, int(loop.step), loop)
         saved.append(int(loop.step))
 
-    fresh = train.init_loop_state(model, cfg.seed)
+    fresh = trainer.init_loop_state(model, cfg.seed)
     with jax.transfer_guard("disallow"):  # the whole loop: explicit device_put/device_get only
-        first = train.fit(model, cfg, images, labels, loop=fresh, on_save=save, show_progress=False)
+        first = trainer.fit(model, cfg, images, labels, loop=fresh, on_save=save, show_progress=False)
     manager.close()
-    restored = checkpoint.restore_latest(tmp_path, jax.eval_shape(lambda: train.init_loop_state(model, cfg.seed))).state
+    restored = checkpoint.restore_latest(tmp_path, jax.eval_shape(lambda: trainer.init_loop_state(model, cfg.seed))).state
     resumed_cfg = tiny_config("dcgan", epochs=3)
     with jax.transfer_guard("disallow"):
-        final = train.fit(model, resumed_cfg, images, labels, loop=restored, show_progress=False)
+        final = trainer.fit(model, resumed_cfg, images, labels, loop=restored, show_progress=False)
 
     assert saved == [4, 8] and int(first.step) == 8 and int(final.step) == 12
     assert compile_log.names.count("jit(train_step)") == 1, compile_log.names

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_lab import nets, precision, registry, study, train
+from gan_lab import nets, precision, registry, study, trainer
 from tests.helpers import call_cli, real_subset, run_cli, tiny_config
 
 MODELS = registry.names()
@@ -107,7 +107,7 @@ def test_bfloat16_training_follows_the_float32_run_closely_but_not_exactly(name,
         cfg = tiny_config(name, precision=mode, steps=4, log_every=1)
         model = registry.get(name).build(cfg)
         history = []
-        train.fit(model, cfg, images, labels, show_progress=False,
+        trainer.fit(model, cfg, images, labels, show_progress=False,
                   on_log=lambda step, epoch, values, rate: history.append(values))
         histories[mode] = history
     for key in histories["f32"][0]:

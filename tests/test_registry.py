@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_lab import registry, train
+from gan_lab import registry, trainer
 from gan_lab.errors import UserError
 from tests.helpers import real_subset, tiny_config
 
@@ -63,11 +63,11 @@ def test_steps_change_every_leaf_and_resume_continues_the_same_bits(name, real):
 
     def run(cfg, loop=None):
         history = []
-        loop = train.fit(model, cfg, images, labels, loop=loop, show_progress=False,
+        loop = trainer.fit(model, cfg, images, labels, loop=loop, show_progress=False,
                          on_log=lambda step, epoch, values, rate: history.append(values))
         return loop, history
 
-    before = jax.tree.map(np.asarray, train.init_loop_state(model, cfg.seed).model)
+    before = jax.tree.map(np.asarray, trainer.init_loop_state(model, cfg.seed).model)
     one_step, _ = run(tiny_config(name, epochs=2, steps=1, log_every=1))
     unchanged = [jax.tree_util.keystr(path) for (path, old), new in
                  zip(jax.tree_util.tree_leaves_with_path(before), jax.tree.leaves(one_step.model))

@@ -18,15 +18,15 @@ FAULTS_PER_STEP = textwrap.dedent("""
     from gan_lab import runtime
     runtime.configure()  # as the gan_lab command does, before JAX starts
     import resource, jax
-    from gan_lab import config, registry, train
+    from gan_lab import config, registry, trainer
     from tests.helpers import real_subset
     cfg = config.make_config("dcgan", {{"batch_size": 64}})  # full width: XLA's scratch is ~90 MB per step
     model = registry.get("dcgan").build(cfg)
     images, labels = real_subset({data_dir!r}, "mnist", 64 * 4)
-    mesh = train.make_mesh()
-    loop = train.place(train.init_loop_state(model, 0), mesh)
-    permutation = train.make_epoch_permutation(images.shape[0], 4, mesh)(loop)
-    step = train.make_train_step(model, 64, 4, mesh)
+    mesh = trainer.make_mesh()
+    loop = trainer.place(trainer.init_loop_state(model, 0), mesh)
+    permutation = trainer.make_epoch_permutation(images.shape[0], 4, mesh)(loop)
+    step = trainer.make_train_step(model, 64, 4, mesh)
     for _ in range(6):  # the heap settles at its size over the first few steps
         loop, metrics = step(loop, images, labels, permutation)
     jax.block_until_ready(loop)

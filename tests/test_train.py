@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_lab import registry, train
+from gan_lab import registry, trainer
 from gan_lab.registry import Model
 from tests.helpers import real_subset, tiny_config
 
@@ -26,9 +26,9 @@ def test_dcgan_mean_image_moves_toward_the_data(data_dir):
     def distance_to_data_mean(state):
         return float(np.abs(np.asarray(model.sample(state, key, 512).mean(0)) - data_mean).mean())
 
-    start = train.init_loop_state(model, cfg.seed)
+    start = trainer.init_loop_state(model, cfg.seed)
     before = distance_to_data_mean(start.model)
-    end = train.fit(model, cfg, images, labels, show_progress=False)
+    end = trainer.fit(model, cfg, images, labels, show_progress=False)
     after = distance_to_data_mean(end.model)
     assert int(end.step) == 3 * (4096 // 64)
     assert after < 0.25 * before, (before, after)
@@ -46,8 +46,8 @@ def test_non_finite_loss_stops_the_run_naming_the_step(data_dir):
     # Log and checkpoint points at every step but the NaN's: the check before a save must catch it.
     cfg = tiny_config("dcgan", batch_size=8, epochs=2, log_every=5, checkpoint_every=1)
     saved, interrupted = [], []
-    with pytest.raises(train.TrainingDiverged, match="at step 3;") as diverged:
-        train.fit(nan_at_step_3, cfg, images, labels, show_progress=False,
+    with pytest.raises(trainer.TrainingDiverged, match="at step 3;") as diverged:
+        trainer.fit(nan_at_step_3, cfg, images, labels, show_progress=False,
                   on_save=lambda loop: saved.append(int(loop.step)), on_interrupt=interrupted.append)
     assert saved == [1, 2, 3]  # never a state that went through the NaN step
     assert "start a new run with a lower --lr or another --seed" in str(diverged.value)
@@ -57,7 +57,7 @@ def test_non_finite_loss_stops_the_run_naming_the_step(data_dir):
 def test_different_seeds_differ_and_steps_limit_is_respected(data_dir):
     images, labels = real_subset(data_dir, "mnist", 256)
     model = registry.get("dcgan").build(tiny_config("dcgan"))
-    runs = [train.fit(model, tiny_config("dcgan", seed=seed, steps=3), images, labels, show_progress=False)
+    runs = [trainer.fit(model, tiny_config("dcgan", seed=seed, steps=3), images, labels, show_progress=False)
             for seed in (0, 1)]
     assert [int(r.step) for r in runs] == [3, 3]
     a, b = (jax.tree.leaves(r.model.g_params)[0] for r in runs)
@@ -70,11 +70,11 @@ def test_seeds_trained_together_match_seeds_trained_alone(data_dir):
     cfg = tiny_config("dcgan", steps=4, log_every=1)
     model = registry.get("dcgan").build(cfg)
     together_log = []
-    together = train.fit(model, cfg, images, labels, seeds=[3, 4], show_progress=False,
+    together = trainer.fit(model, cfg, images, labels, seeds=[3, 4], show_progress=False,
                          on_log=lambda step, epoch, values, rate: together_log.append(values["d_loss"]))
     for index, seed in enumerate([3, 4]):
         alone_log = []
-        alone = train.fit(model, tiny_config("dcgan", steps=4, log_every=1, seed=seed), images, labels,
+        alone = trainer.fit(model, tiny_config("dcgan", steps=4, log_every=1, seed=seed), images, labels,
                           show_progress=False, on_log=lambda step, epoch, values, rate: alone_log.append(values["d_loss"]))
         assert np.allclose([row[index] for row in together_log], alone_log, atol=1e-5)
         key = jax.random.key(0)
@@ -99,7 +99,7 @@ def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir):
             os.kill(os.getpid(), signal.SIGTERM)  # arrives while the loop is between log and save
 
     with pytest.raises(KeyboardInterrupt):
-        train.fit(model, cfg, images, labels, on_log=on_log, on_interrupt=lambda loop: saved.append(int(loop.step)),
+        trainer.fit(model, cfg, images, labels, on_log=on_log, on_interrupt=lambda loop: saved.append(int(loop.step)),
                   show_progress=False)
     assert saved == [3] and logged == [1, 2, 3]
 
@@ -112,10 +112,10 @@ def test_one_progress_bar_counts_the_whole_run_from_the_step_it_starts_at(data_d
                      step=lambda state, images, labels, key: (state + 1, {"loss": jnp.float32(0.5)}),
                      decode=lambda state, z, labels=None: jnp.zeros((z.shape[0], 28, 28, 1)))
     cfg = tiny_config("dcgan", batch_size=16, epochs=2)  # 4 steps per epoch
-    first = train.fit(counting, tiny_config("dcgan", batch_size=16, epochs=2, steps=3), images, labels)
+    first = trainer.fit(counting, tiny_config("dcgan", batch_size=16, epochs=2, steps=3), images, labels)
     capsys.readouterr()
     epochs_ended = []
-    train.fit(counting, cfg, images, labels, loop=first, on_epoch_end=lambda epoch, loop: epochs_ended.append(epoch))
+    trainer.fit(counting, cfg, images, labels, loop=first, on_epoch_end=lambda epoch, loop: epochs_ended.append(epoch))
     bar = capsys.readouterr().err
     assert bar.count("\n") == 1  # one bar, left on its own line at the end
     renders = [render for render in bar.strip().split("\r") if render]
