@@ -59,7 +59,7 @@ def overview(run_dir: Path, seed: int, classes=None, out=None) -> Path:
     if has_rows(run.model):
         return write_wardrobe(run, run_dir, seed, classes, out)
     sampling.check_labels(run.model, classes, run.cfg.model)
-    images = jax.jit(run.model.decode)(run.state, run.model.prior(jax.random.key(seed), PLAIN_GRID**2), None)
+    images = sampling.decoder(run.model)(run.state, run.model.prior(jax.random.key(seed), PLAIN_GRID**2), None)
     rows = np.asarray(images).reshape(PLAIN_GRID, PLAIN_GRID, *images.shape[1:])
     return write_output(out, run_dir, f"grid-seed{seed}.png",
                         lambda path: plotting.save_labelled_rows(rows, [""] * PLAIN_GRID, path, run.describe()))
