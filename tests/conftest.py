@@ -38,6 +38,12 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 from gan_lab import data  # noqa: E402
 
+# In-process CLI calls (tests/helpers.call_cli) run with Orbax's log level as the CLI's own process sets it
+# (runtime.configure: errors only), so their stderr is what a user's terminal shows.
+from absl import logging as absl_logging  # noqa: E402
+
+absl_logging.set_verbosity(absl_logging.ERROR)
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

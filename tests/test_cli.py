@@ -1,4 +1,5 @@
-"""The CLI as a user meets it: through a subprocess, exit codes, one-line errors, the files a run writes."""
+"""The CLI as a user meets it: exit codes, one-line errors, the files a run writes; in this process (cli.main)
+where a whole process adds nothing, in a real one where it does."""
 
 import json
 import os
@@ -41,7 +42,15 @@ def test_list_groups_every_model_with_a_description():
     ],
 )
 def test_bad_input_is_one_line(args, fragments):
-    assert_one_line_error(run_cli(*args), *fragments)
+    """In this process (cli.main, what `python -m gan_lab` runs); the process around it is checked below."""
+    assert_one_line_error(call_cli(*args), *fragments)
+
+
+@pytest.mark.parametrize("args, fragment", [(["train", "stylegan9"], "unknown model 'stylegan9'"),  # a UserError
+                                            (["fly"], "invalid choice")])  # argparse's own error
+def test_bad_input_is_one_line_from_a_real_process(args, fragment):
+    """`python -m gan_lab` itself: exit code 2 and one line on stderr, whatever the runtime prints at exit."""
+    assert_one_line_error(run_cli(*args), fragment)
 
 
 def test_batch_larger_than_the_dataset(data_dir):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import assert_one_line_error, call_cli, run_cli
+from tests.helpers import assert_one_line_error, call_cli
 
 TINY_RUN = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "1",
             "--no-progress"]
@@ -41,9 +41,9 @@ def test_eval_prints_a_table_and_saves_metrics_json(run_with_eval, data_dir):
 
 
 def test_eval_errors_are_one_line(run_with_eval, tmp_path):
-    assert_one_line_error(run_cli("eval", str(tmp_path)), "not a gan_lab run directory")
-    assert_one_line_error(run_cli("eval", str(run_with_eval), "--n", "1"), "--n must be at least 4")
-    assert_one_line_error(run_cli("train", "dcgan", "--eval-every", "0"), "--eval-every must be at least 1")
+    assert_one_line_error(call_cli("eval", str(tmp_path)), "not a gan_lab run directory")
+    assert_one_line_error(call_cli("eval", str(run_with_eval), "--n", "1"), "--n must be at least 4")
+    assert_one_line_error(call_cli("train", "dcgan", "--eval-every", "0"), "--eval-every must be at least 1")
 
 
 def test_tensorboard_events(tmp_path, data_dir):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gan_lab import nets, precision, registry, study, trainer
-from tests.helpers import call_cli, real_subset, run_cli, tiny_config
+from tests.helpers import call_cli, real_subset, tiny_config
 
 MODELS = registry.names()
 
@@ -133,8 +133,8 @@ def test_cli_records_the_precision_and_a_resume_cannot_change_it(tmp_path, data_
     done = call_cli("train", "dcgan", "--precision", "bf16", "--steps", "2", "--out", str(run_dir), *common)
     assert done.returncode == 0, done.stderr
     assert json.loads((run_dir / "config.json").read_text())["config"]["precision"] == "bf16"
-    changed = run_cli("train", "--resume", str(run_dir), "--precision", "f32", "--steps", "3")
+    changed = call_cli("train", "--resume", str(run_dir), "--precision", "f32", "--steps", "3")
     assert changed.returncode != 0 and len(changed.stderr.strip().splitlines()) == 1
     assert "precision" in changed.stderr
-    bad = run_cli("train", "dcgan", "--precision", "fp8", *common)
+    bad = call_cli("train", "dcgan", "--precision", "fp8", *common)
     assert bad.returncode != 0 and "f32, bf16" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -8,7 +8,7 @@ import pytest
 
 from gan_lab import report, study
 from gan_lab.errors import UserError
-from tests.helpers import run_cli
+from tests.helpers import call_cli
 
 
 def fake_result(model, dataset, seed, fds, per_class=None):
@@ -65,5 +65,5 @@ def test_report_ranks_transfer_and_draws_figures(tmp_path):
 def test_report_of_a_directory_without_a_study_is_one_line(tmp_path):
     with pytest.raises(UserError, match="not a study directory"):
         report.load_results(tmp_path)
-    result = run_cli("report", str(tmp_path))
+    result = call_cli("report", str(tmp_path))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -12,7 +12,7 @@ from PIL import Image
 
 from gan_lab import registry, sampling
 from gan_lab.errors import UserError
-from tests.helpers import assert_one_line_error, call_cli, run_cli, tiny_config
+from tests.helpers import assert_one_line_error, call_cli, tiny_config
 
 SMALL = ["--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "2", "--no-progress"]
 
@@ -127,13 +127,13 @@ def test_a_wardrobe_asked_of_a_model_without_classes_is_refused_and_no_flag_draw
 
 def test_sampling_errors_are_one_line(trained_runs, tmp_path):
     cgan, dcgan = trained_runs / "cgan", trained_runs / "dcgan"
-    assert_one_line_error(run_cli("sample", str(dcgan), "--labels", "3"), "dcgan is unconditional")
-    assert_one_line_error(run_cli("sample", str(cgan), "--labels", "3,11"), "label 11 is out of range")
-    assert_one_line_error(run_cli("sample", str(cgan), "--labels", "shoe"), "--labels takes class numbers")
-    assert_one_line_error(run_cli("sample", str(tmp_path)), "not a gan_lab run directory")
+    assert_one_line_error(call_cli("sample", str(dcgan), "--labels", "3"), "dcgan is unconditional")
+    assert_one_line_error(call_cli("sample", str(cgan), "--labels", "3,11"), "label 11 is out of range")
+    assert_one_line_error(call_cli("sample", str(cgan), "--labels", "shoe"), "--labels takes class numbers")
+    assert_one_line_error(call_cli("sample", str(tmp_path)), "not a gan_lab run directory")
     existing = tmp_path / "taken.png"
     existing.write_bytes(b"mine")
-    assert_one_line_error(run_cli("sample", str(cgan), "--out", str(existing)), "already exists")
+    assert_one_line_error(call_cli("sample", str(cgan), "--out", str(existing)), "already exists")
     assert existing.read_bytes() == b"mine"
 
 
@@ -142,10 +142,10 @@ def test_outputs_are_checked_after_their_suffix_is_added(trained_runs, tmp_path)
     cgan = trained_runs / "cgan"
     (tmp_path / "samples.npz").write_bytes(b"mine")
     (tmp_path / "sheet.png").write_bytes(b"mine too")
-    assert_one_line_error(run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "samples")),
+    assert_one_line_error(call_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "samples")),
                           f"{tmp_path / 'samples.npz'} already exists")
-    assert_one_line_error(run_cli("sample", str(cgan), "--out", str(tmp_path / "sheet")), "sheet.png already exists")
-    assert_one_line_error(run_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "x.png")), "a .npz file")
+    assert_one_line_error(call_cli("sample", str(cgan), "--out", str(tmp_path / "sheet")), "sheet.png already exists")
+    assert_one_line_error(call_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "x.png")), "a .npz file")
     assert (tmp_path / "samples.npz").read_bytes() == b"mine" and (tmp_path / "sheet.png").read_bytes() == b"mine too"
     result = call_cli("sample", str(cgan), "--n", "8", "--out", str(tmp_path / "fresh"))
     assert result.returncode == 0, result.stderr
@@ -166,7 +166,7 @@ def test_compare_trains_what_is_missing_then_reuses_it(tmp_path, data_dir):
     assert second.returncode == 0 and "training one" not in second.stdout
     assert Image.open(tmp_path / "b.png").size[0] > 400
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
-    assert_one_line_error(run_cli("compare", "dcgan", "--datasets", "cifar"), "unknown dataset 'cifar'")
+    assert_one_line_error(call_cli("compare", "dcgan", "--datasets", "cifar"), "unknown dataset 'cifar'")
 
 
 def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path, data_dir):
