@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gan_lab import runs
-from tests.helpers import run_cli
+from tests.helpers import call_cli
 
 # 2,048 images in batches of 32: 64 steps an epoch, 192 in all; a checkpoint every 8 steps, so a
 # good share of the run's wall time is spent in checkpoint saves, where some kills must land. The
@@ -74,7 +74,9 @@ def final_state(run_dir):
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("straight") / "run"
-    result = run_cli("train", *RUN, "--out", str(out), env={"GAN_LAB_DATA": str(data_dir)})
+    # In this process: the same program as the killed runs' processes compile (the suite's XLA flags are
+    # theirs), without a process start of its own.
+    result = call_cli("train", *RUN, "--out", str(out), env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     return out
 
