@@ -130,6 +130,7 @@ class Run:
 
     def __init__(self, run_dir):
         self.dir = Path(run_dir)
+        runs.check_run_dir(self.dir)  # no such directory: the CLI's one line
         config_lib.load(self.dir / "config.json")  # not a run directory: a one-line UserError now, not at first use
         self._loaded = None  # (newest checkpoint step, runs.TrainedRun)
 

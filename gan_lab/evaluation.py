@@ -4,6 +4,7 @@ the pure metric functions."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
@@ -12,7 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import data, metrics, sampling
+from gan_lab import data, files, metrics, sampling
 
 EVAL_SAMPLES = 10_000
 # Where the real images' evaluator features are kept between processes (the test set's take ~5 s to
@@ -48,14 +49,15 @@ def reference(dataset: str, data_dir=None, detail: bool = False) -> metrics.Refe
 
 @functools.lru_cache(maxsize=2)
 def _test_reference(dataset: str, root: str) -> metrics.Reference:
-    kept = _load_kept(dataset, "test")
-    if kept is not None:
-        return metrics.Reference(dataset, metrics.load_evaluator(dataset).fingerprint, kept["features"],
-                                 kept["radii"], kept.get("labels"))
-    images, labels = data.load_split(dataset, "test", root)
-    real = metrics.reference(data.to_model_range(images), dataset, labels)
-    _keep(dataset, "test", features=real.features, radii=real.radii, labels=real.labels)
-    return real
+    with _computing(dataset, "test"):  # processes starting together compute it once; the others read it
+        kept = _load_kept(dataset, "test")
+        if kept is not None:
+            return metrics.Reference(dataset, metrics.load_evaluator(dataset).fingerprint, kept["features"],
+                                     kept["radii"], kept.get("labels"))
+        images, labels = data.load_split(dataset, "test", root)
+        real = metrics.reference(data.to_model_range(images), dataset, labels)
+        _keep(dataset, "test", features=real.features, radii=real.radii, labels=real.labels)
+        return real
 
 
 @functools.lru_cache(maxsize=2)
@@ -63,13 +65,14 @@ def _with_training_set(dataset: str, root: str) -> metrics.Reference:
     # Built on the cached test Reference: the plain and the detailed scores of one study share the
     # test set's features instead of computing them twice.
     test = _test_reference(dataset, root)
-    kept = _load_kept(dataset, "train")
-    if kept is not None:
-        return test._replace(train_features=kept["train_features"], test_to_train=kept["test_to_train"])
-    train_images = data.to_model_range(data.load_split(dataset, "train", root)[0])
-    real = metrics.with_training_set(test, train_images)
-    _keep(dataset, "train", train_features=real.train_features, test_to_train=real.test_to_train)
-    return real
+    with _computing(dataset, "train"):
+        kept = _load_kept(dataset, "train")
+        if kept is not None:
+            return test._replace(train_features=kept["train_features"], test_to_train=kept["test_to_train"])
+        train_images = data.to_model_range(data.load_split(dataset, "train", root)[0])
+        real = metrics.with_training_set(test, train_images)
+        _keep(dataset, "train", train_features=real.train_features, test_to_train=real.test_to_train)
+        return real
 
 
 def cache_dir() -> Path:
@@ -82,6 +85,16 @@ def cache_dir() -> Path:
 def _kept_path(dataset: str, split: str) -> Path:
     fingerprint = metrics.load_evaluator(dataset).fingerprint
     return cache_dir() / f"{dataset}-{split}-{fingerprint}-k{metrics.NEIGHBOURS}-jax{jax.__version__}.npz"
+
+
+@contextlib.contextmanager
+def _computing(dataset: str, split: str):
+    """While this process looks for or computes a split's features, others asking for them wait."""
+    path = _kept_path(dataset, split)
+    with contextlib.suppress(OSError):  # a cache that cannot be written is skipped, unlocked
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with files.waiting_lock(path.with_suffix(".lock")):
+        yield
 
 
 def _load_kept(dataset: str, split: str) -> dict | None:

@@ -109,6 +109,25 @@ def replace_atomically(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def waiting_lock(path: Path):
+    """Hold an exclusive lock on the file `path` (made if missing), waiting while another process holds
+    it: for work that several processes would otherwise all do at once. Unlocked where the platform or
+    the filesystem has no flock."""
+    try:
+        handle = open(path, "a")
+    except OSError:  # a directory that cannot be written: go on unlocked
+        yield
+        return
+    try:
+        if fcntl is not None:
+            with contextlib.suppress(OSError):  # a filesystem refusing flock (some NFS): go on unlocked
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
 class RunLock:
     """An exclusive lock on a run directory, held until release() or the process's end.
 

@@ -117,6 +117,8 @@ def test_load_gives_the_same_run(run):
     np.testing.assert_array_equal(loaded.sample(N, seed=1), run.sample(N, seed=1))
     with pytest.raises(UserError, match="cannot read run config"):
         gan_lab.load(run.dir / "samples")
+    with pytest.raises(UserError, match="no run directory .*nowhere: give the directory `gan_lab train` printed"):
+        gan_lab.load(run.dir / "nowhere")
 
 
 def test_resume_goes_through_the_clis_checks(run, capsys):

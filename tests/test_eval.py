@@ -106,7 +106,7 @@ def test_reference_features_are_kept_for_the_next_process(monkeypatch, tmp_path,
 
     computed = fake_references(monkeypatch, tmp_path)
     first = evaluation.reference("mnist", tmp_path, detail=True)
-    kept = sorted(path.name.split("-")[1] for path in (tmp_path / "features").iterdir())
+    kept = sorted(path.name.split("-")[1] for path in (tmp_path / "features").glob("*.npz"))
     assert computed == ["test", "train"] and kept == ["test", "train"]
 
     evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
@@ -115,7 +115,7 @@ def test_reference_features_are_kept_for_the_next_process(monkeypatch, tmp_path,
     for field in ("features", "radii", "labels", "train_features", "test_to_train"):
         assert np.array_equal(getattr(again, field), getattr(first, field)), field
 
-    for path in (tmp_path / "features").iterdir():
+    for path in (tmp_path / "features").glob("*.npz"):
         path.write_bytes(b"not an npz")
     evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
     evaluation.reference("mnist", tmp_path, detail=True)
