@@ -7,7 +7,7 @@ Each run clones the revision into a new temporary directory, waits for the machi
 times `python -m gan_lab data && python -m pytest` there, exactly the README's command (the install
 is left out: it is the same for every run and not what the suite's time is about). The clone's own
 gan_lab is imported (PYTHONPATH), the datasets come from --data-dir or $GAN_LAB_DATA, and the slowest
-tests of each run are kept from pytest's `--durations` report.
+tests and any failures are reported; each run's whole output is kept in experiments/out.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bench import cpu_model, vendor_results, wait_for_idle  # noqa: E402  (besid
 from docs_sync import write_result  # noqa: E402
 
 REPO = HERE.parent
+LOGS = REPO / "experiments" / "out"  # each run's whole output (git ignores experiments/out)
 TEST_COMMAND = "python -m gan_lab data && python -m pytest"  # the README's second command
 SUMMARY = re.compile(r"=+ (.*?) in ([\d.]+)s")
 DURATION = re.compile(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)", re.M)
@@ -44,10 +45,14 @@ def time_one(rev: str, data_dir: str) -> dict:
         result = subprocess.run(["bash", "-c", TEST_COMMAND], cwd=clone, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
     output = result.stdout + result.stderr
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"suite_time-{rev}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log.write_text(output)
     summary = SUMMARY.findall(output)
     slowest = DURATION.findall(output)[:5]
+    failed = re.findall(r"^FAILED (\S+)", output, re.M)
     return {"wall_s": wall, "exit": result.returncode, "summary": summary[-1][0] if summary else "no summary",
-            "idle": idle["idle"], "slowest": slowest}
+            "idle": idle["idle"], "slowest": slowest, "failed": failed, "log": log}
 
 
 def main() -> None:
@@ -64,7 +69,8 @@ def main() -> None:
     runs = []
     for index in range(args.runs):
         runs.append(time_one(rev, args.data_dir))
-        print(f"run {index + 1}: {runs[-1]['wall_s'] / 60:.1f} min, {runs[-1]['summary']}", flush=True)
+        print(f"run {index + 1}: {runs[-1]['wall_s'] / 60:.1f} min, {runs[-1]['summary']} ({runs[-1]['log']})",
+              flush=True)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# The test command in a fresh clone of {rev}", "",
              f"`python experiments/suite_time.py --runs {args.runs} --rev {args.rev}` on {when}; {cpu_model()}, "
@@ -72,6 +78,8 @@ def main() -> None:
              "| run | wall time | pytest's summary | started idle | exit |", "|---:|---:|---|---|---:|"]
     lines += [f"| {i + 1} | {r['wall_s'] / 60:.1f} min ({r['wall_s']:.0f} s) | {r['summary']} | "
               f"{'yes' if r['idle'] else 'no'} | {r['exit']} |" for i, r in enumerate(runs)]
+    failures = sorted({test for r in runs for test in r["failed"]})
+    lines += ["", "Failed in any run: " + (", ".join(f"`{test}`" for test in failures) if failures else "none")]
     lines += ["", "Slowest tests of the last run (pytest `--durations`):", ""]
     lines += [f"- {seconds} s {phase} `{test}`" for seconds, phase, test in runs[-1]["slowest"]]
     write_result(vendor_results("suite_time"), "\n".join(lines) + "\n")
