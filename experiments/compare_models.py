@@ -1,4 +1,4 @@
-"""The comparison behind the README's quality table: every registered model on MNIST and Fashion-MNIST,
+"""The comparison behind docs/results.md (and the README's findings): every registered model on MNIST and Fashion-MNIST,
 several training seeds each, every metric as mean ± std over training seeds, the spread over sample
 draws beside it, a real-data ceiling row, and DCGAN-on-MNIST time-to-quality against the PyTorch reference.
 

@@ -30,13 +30,27 @@ def pages(root: Path = ROOT) -> list[Path]:
     return sorted({page for pattern in PAGE_GLOBS for page in root.glob(pattern)})
 
 
+# A results file's headings start at "#"; inside a page they sit under its own sections, so they are
+# demoted by this many levels ("# Title" -> "### Title").
+DEMOTE = 2
+
+
+def demoted(text: str) -> str:
+    """The text with every heading outside code fences DEMOTE levels deeper."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        lines.append("#" * DEMOTE + line if not fenced and re.match(r"#{1,4} ", line) else line)
+    return "\n".join(lines) + "\n"
+
+
 def included_text(root: Path, name: str) -> str:
-    """What a block naming `name` (a path from the repository root) holds: the file, ending in a newline."""
+    """What a block naming `name` (a path from the repository root) holds: the file, its headings demoted."""
     path = root / name
     if not path.is_file():
         raise FileNotFoundError(f"an include block names {name}, which does not exist")
-    text = path.read_text()
-    return text if text.endswith("\n") else text + "\n"
+    return demoted(path.read_text())
 
 
 def synced(root: Path, page_text: str) -> str:

@@ -91,7 +91,7 @@ def run_line(model: str, dataset: str, run_dir: Path, data_dir=None) -> str:
 def write_record(made: dict, pending: list[str], trained: dict, full: bool, data_dir=None) -> None:
     """experiments/results/showcase.md: each picture with the runs it was drawn from, rewritten as
     each picture is made (a session's end between two pictures keeps the record of the first)."""
-    lines = ["# The README's showcase pictures", "",
+    lines = ["# The showcase pictures (README and docs/results.md)", "",
              f"Made by `python experiments/showcase.py{' --full' if full else ''}` on {cpu_model()} (family "
              f"{cpu_field('cpu family') or '?'} model {cpu_field('model') or '?'}, {os.cpu_count()} cores), "
              f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Wall time adds up each run's training "

@@ -68,7 +68,7 @@ class Config:
     precision: str = setting("f32", "f32, or bf16: the training step's matrix products in bfloat16 with float32 "
                                     "accumulation, weights and everything else float32 (mixed precision, for "
                                     "GPUs: on CPUs XLA runs most of these products in float32 anyway and the "
-                                    "step is slower; README, Mixed precision)", choices=("f32", "bf16"))
+                                    "step is slower; docs/speed.md, Mixed precision)", choices=("f32", "bf16"))
     checkpoint_every: int | None = setting(None, "also save a checkpoint every N steps (always: each epoch's end, "
                                                  "the last step, a stop)", minimum=1)
     settings: dict = dataclasses.field(default_factory=dict)  # the model's own settings (its Setting declarations)

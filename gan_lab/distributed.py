@@ -1,5 +1,5 @@
 """Several processes, one run: jax.distributed set up from the environment, for programs that opt in
-(`GAN_LAB_DISTRIBUTED=1 python -m gan_lab train ...` on every host; see README, "More than one machine").
+(`GAN_LAB_DISTRIBUTED=1 python -m gan_lab train ...` on every host; see docs/scaling.md).
 
 Every process runs the same command. The coordinator (process 0's host and a free port), the number
 of processes and each one's id come from the environment, under JAX's own names; on a cluster JAX

@@ -101,7 +101,7 @@ def make_mesh(n_devices: int = 1) -> Mesh:
     """A 1-D mesh over the first n devices; the batch is split along its "batch" axis.
 
     jax.devices() lists every process's devices after jax.distributed.initialize(), so the same
-    mesh spans several hosts in a multi-host run (see README, "More than one device").
+    mesh spans several hosts in a multi-host run (see docs/scaling.md).
     """
     devices = jax.devices()
     if not 1 <= n_devices <= len(devices):

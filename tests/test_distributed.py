@@ -1,5 +1,5 @@
 """Several processes, one run: 2 real processes on 127.0.0.1 through jax.distributed (gloo collectives on
-the CPU), each with 1 device, exactly the commands the README gives for two hosts."""
+the CPU), each with 1 device, exactly the commands docs/scaling.md gives for two hosts."""
 
 import json
 import os
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def start_processes(args, data_dir, extra_env=None) -> list[subprocess.Popen]:
-    """The same command in 2 processes joined through a coordinator on loopback (README, two hosts)."""
+    """The same command in 2 processes joined through a coordinator on loopback (docs/scaling.md, two hosts)."""
     port = free_port()
     env = {**os.environ, "GAN_LAB_DATA": str(data_dir), "GAN_LAB_DISTRIBUTED": "1", "JAX_NUM_PROCESSES": "2",
            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", **(extra_env or {})}
