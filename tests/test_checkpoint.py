@@ -101,7 +101,9 @@ def test_every_checkpoint_damaged_or_none_is_a_one_line_error(straight_and_resum
 
     shutil.rmtree(copy / "checkpoints")
     assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "no checkpoint yet", f"--resume {copy}")
-    assert_one_line_error(run_cli("train", "--resume", str(tmp_path / "nowhere")), "cannot read run config")
+    assert_one_line_error(call_cli("train", "--resume", str(tmp_path / "nowhere")), "no run directory")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(call_cli("train", "--resume", str(tmp_path / "empty")), "cannot read run config")
 
 
 def test_an_intact_checkpoint_of_another_structure_is_not_called_damaged(straight_and_resumed, tmp_path):
