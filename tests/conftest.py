@@ -53,3 +53,19 @@ def data_dir() -> Path:
         pytest.fail(f"no datasets in {path}: run `python -m gan_lab data` to download them (the README's test command does), or set "
                     f"GAN_LAB_DATA to a directory holding mnist/ and fashion-mnist/", pytrace=False)
     return path
+
+
+# pytest-xdist hands each worker whole test files (`--dist loadfile` in pyproject.toml), so a file's
+# module-scoped trained runs are built once, not once per worker. The files that take longest start
+# first, so neither worker is left with a long file at the end while the other waits.
+LONGEST_FIRST = ("test_distributed", "test_kill", "test_heads", "test_registry", "test_gan_step", "test_checkpoint",
+                 "test_study", "test_sampling", "test_precision", "test_devices", "test_cli", "test_metrics",
+                 "test_api", "test_docs", "test_browser")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = Path(str(item.fspath)).stem
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order

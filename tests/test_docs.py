@@ -4,9 +4,7 @@ page's numbers are in the files it cites."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -142,9 +140,10 @@ def python_snippets():
 
 
 @pytest.mark.parametrize("page, code", python_snippets(), ids=lambda v: page_id(v) if isinstance(v, Path) else "")
-def test_python_snippets_run(page, code, data_dir, tmp_path):
-    """Each Python block runs as written, in a fresh directory, on the real data."""
-    env = {**os.environ, "GAN_LAB_DATA": str(data_dir), "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, f"{page_id(page)}:\n{code}\n{result.stderr[-3000:]}"
+def test_python_snippets_run(page, code, data_dir, tmp_path, monkeypatch, capsys):
+    """Each Python block runs as written, in a fresh directory, on the real data (in this process: a
+    snippet is library code, and the process's start-up would only add time)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAN_LAB_DATA", str(data_dir))
+    exec(compile(code, f"{page_id(page)} (python block)", "exec"), {"__name__": "__docs__"})  # noqa: S102
+    assert capsys.readouterr().out  # the blocks print what they show
