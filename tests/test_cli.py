@@ -14,7 +14,7 @@ from tests.helpers import assert_one_line_error, call_cli, run_cli
 def test_list_groups_every_model_with_a_description():
     from gan_lab import registry
 
-    result = run_cli("list")
+    result = call_cli("list")
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
     assert [line for line in lines if not line.startswith("  ")] == [f"{family}:" for family in registry.FAMILIES]
@@ -54,7 +54,7 @@ def test_bad_input_is_one_line_from_a_real_process(args, fragment):
 
 
 def test_batch_larger_than_the_dataset(data_dir):
-    result = run_cli("train", "dcgan", "--dataset", "mnist", "--batch-size", "70000", env={"GAN_LAB_DATA": str(data_dir)})
+    result = call_cli("train", "dcgan", "--dataset", "mnist", "--batch-size", "70000", env={"GAN_LAB_DATA": str(data_dir)})
     assert_one_line_error(result, "--batch-size 70000 is larger than the dataset (60000 images)")
 
 
@@ -96,7 +96,7 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
         assert Image.open(out / name).size[0] > 100, name
     first = (out / "metrics.jsonl").read_bytes()
 
-    again = run_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
+    again = call_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert_one_line_error(again, "already exists", "--resume")
     assert (out / "metrics.jsonl").read_bytes() == first
 

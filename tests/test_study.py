@@ -10,6 +10,24 @@ from tests.helpers import TINY
 
 TRAINING = {**TINY, "epochs": 1, "subset": 128}  # 4 steps of 32 images
 N_EVAL, SAMPLE_SEEDS = 200, (0, 1)
+MEMORISATION_TRAINING_IMAGES = 2048  # the detailed scores' training set, cut for these plumbing tests
+
+
+@pytest.fixture(autouse=True, scope="module")
+def small_training_set_for_memorisation(tmp_path_factory):
+    """The memorisation check compares samples with the training set's features: all 60,000 images cost
+    ~30 s of evaluator time, which checks nothing more about the study's plumbing than 2,048 do. The
+    features are kept in this module's own cache directory, so no other test sees the cut set."""
+    from gan_lab import evaluation, metrics
+
+    with_training_set = metrics.with_training_set
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "with_training_set",
+                      lambda real, train: with_training_set(real, train[:MEMORISATION_TRAINING_IMAGES]))
+        patch.setenv(evaluation.CACHE_ENV, str(tmp_path_factory.mktemp("features")))
+        evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
+        yield
+        evaluation._test_reference.cache_clear(), evaluation._with_training_set.cache_clear()
 
 
 def test_training_seconds_adds_up_the_sessions_of_a_resumed_run(tmp_path):
