@@ -30,12 +30,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gan_lab import files
 from gan_lab.errors import UserError
-
-try:
-    import fcntl
-except ImportError:  # Windows: downloads run without the directory lock
-    fcntl = None
 
 DATASETS = ("mnist", "fashion-mnist")
 NUM_CLASSES = 10  # both datasets
@@ -264,30 +260,6 @@ def _cannot_write(file: str, directory: Path, err: OSError) -> DataError:
                      f"directory with --data-dir or {DATA_ENV}, or put the file there yourself")
 
 
-def _open_lock(directory: Path) -> int | None:
-    """The directory's lock file, opened; None without fcntl (Windows), where downloads run unlocked."""
-    if fcntl is None:
-        return None
-    return os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o666)
-
-
-@contextlib.contextmanager
-def _holding_lock(fd: int | None):
-    """Hold an exclusive lock on the open lock file, then close it; yields whether the lock is held."""
-    if fd is None:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another process downloads here
-            held = True
-        except OSError:  # a filesystem refusing flock (some NFS): download unlocked
-            held = False
-        yield held
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _fsync_dir(directory: Path) -> None:
     """Make a rename durable where the OS can (POSIX; Windows cannot open a directory)."""
     if os.name != "posix":
@@ -312,10 +284,10 @@ def _download(dataset: str, file: str, data_dir) -> np.ndarray:
     dest = _download_target(dataset, file, data_dir)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = _open_lock(dest.parent)
+        lock_fd = files.open_lock(dest.parent / LOCK_NAME)
     except OSError as err:
         raise _cannot_write(file, dest.parent, err) from None
-    with _holding_lock(lock_fd) as locked:
+    with files.holding_lock(lock_fd) as locked:
         found = _find(dataset, file, candidate_dirs(data_dir, dataset))
         if found is not None:
             return _load_placed(found, dataset, file)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
 from pathlib import Path
 
 import jax
@@ -91,9 +90,12 @@ def _kept_path(dataset: str, split: str) -> Path:
 def _computing(dataset: str, split: str):
     """While this process looks for or computes a split's features, others asking for them wait."""
     path = _kept_path(dataset, split)
-    with contextlib.suppress(OSError):  # a cache that cannot be written is skipped, unlocked
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with files.waiting_lock(path.with_suffix(".lock")):
+        lock_fd = files.open_lock(path.with_suffix(".lock"))
+    except OSError:  # a cache that cannot be written is skipped, unlocked
+        lock_fd = None
+    with files.holding_lock(lock_fd):
         yield
 
 
@@ -109,15 +111,10 @@ def _load_kept(dataset: str, split: str) -> dict | None:
 def _keep(dataset: str, split: str, **arrays) -> None:
     """Write the arrays for the next process, atomically; a cache that cannot be written is skipped."""
     path = _kept_path(dataset, split)
-    try:
+    kept = {name: value for name, value in arrays.items() if value is not None}
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-            temporary = Path(handle.name)
-            np.savez(handle, **{name: value for name, value in arrays.items() if value is not None})
-        os.replace(temporary, path)  # a process reading meanwhile sees the old file or the new, never half
-    except OSError:
-        if "temporary" in locals():
-            temporary.unlink(missing_ok=True)
+        files.replace_with(path, lambda tmp: np.savez(tmp, **kept))
 
 
 EVAL_KEY_SEED = 99

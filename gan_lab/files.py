@@ -98,10 +98,16 @@ def write_new_numbered(path: Path, write: Callable[[Path], object]) -> Path:
 
 def replace_atomically(path: Path, text: str) -> None:
     """Replace `path` (a file this program owns) with `text`, all or nothing."""
+    replace_with(path, lambda tmp: tmp.write_text(text))
+
+
+def replace_with(path: Path, write: Callable[[Path], object]) -> None:
+    """Replace `path` (a file this program owns) with what `write(tmp)` writes, all or nothing: a reader
+    sees the old file or the new one, never half of one."""
     path = Path(path)
     tmp = _temporary_beside(path)
     try:
-        tmp.write_text(text)
+        write(tmp)
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync_directory(path.parent)
@@ -109,23 +115,31 @@ def replace_atomically(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def open_lock(path: Path) -> int | None:
+    """`path` (made if missing) opened as a lock file for holding_lock; None without fcntl (Windows),
+    where the work runs unlocked. An OSError says the directory cannot be written."""
+    if fcntl is None:
+        return None
+    return os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+
+
 @contextlib.contextmanager
-def waiting_lock(path: Path):
-    """Hold an exclusive lock on the file `path` (made if missing), waiting while another process holds
-    it: for work that several processes would otherwise all do at once. Unlocked where the platform or
-    the filesystem has no flock."""
-    try:
-        handle = open(path, "a")
-    except OSError:  # a directory that cannot be written: go on unlocked
-        yield
+def holding_lock(fd: int | None):
+    """Hold an exclusive lock on an open lock file (open_lock), waiting while another process holds it,
+    then close it; yields whether the lock is held. For work that several processes would otherwise
+    all do at once (a download, features to compute)."""
+    if fd is None:
+        yield False
         return
     try:
-        if fcntl is not None:
-            with contextlib.suppress(OSError):  # a filesystem refusing flock (some NFS): go on unlocked
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another process holds it
+            held = True
+        except OSError:  # a filesystem refusing flock (some NFS): the work runs unlocked
+            held = False
+        yield held
     finally:
-        handle.close()  # releases the lock
+        os.close(fd)  # releases the lock
 
 
 class RunLock:

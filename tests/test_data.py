@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_lab import data
+from gan_lab import data, files
 from gan_lab.data import DataError
 
 IMAGES, LABELS = data.SPLITS["test"]  # the small split: the file-handling tests use it
@@ -478,11 +478,11 @@ def test_download_killed_half_way_leaves_no_partial(data_dir, tmp_path, monkeypa
         assert_one_line(err, f"could not download {LABELS}.gz", "connection reset by peer", "nothing was saved")
 
 
-@pytest.mark.skipif(data.fcntl is None, reason="no fcntl.flock on this platform")
+@pytest.mark.skipif(files.fcntl is None, reason="no fcntl.flock on this platform")
 def test_download_waits_for_the_lock_then_uses_the_file_another_process_finished(real, data_dir, tmp_path, monkeypatch):
     root = tmp_path / "data"
     link(data_dir, root, "mnist", IMAGES)
-    real_flock, asked = data.fcntl.flock, threading.Event()
+    real_flock, asked = files.fcntl.flock, threading.Event()
 
     def flock(fd, operation):
         asked.set()
@@ -498,8 +498,8 @@ def test_download_waits_for_the_lock_then_uses_the_file_another_process_finished
 
     loader = threading.Thread(target=load)
     with open(root / "mnist" / data.LOCK_NAME, "a") as other:  # the other process's lock
-        real_flock(other.fileno(), data.fcntl.LOCK_EX)
-        monkeypatch.setattr(data.fcntl, "flock", flock)
+        real_flock(other.fileno(), files.fcntl.LOCK_EX)
+        monkeypatch.setattr(files.fcntl, "flock", flock)
         loader.start()
         assert asked.wait(timeout=10)
         time.sleep(0.2)  # without the lock the loader would fail by now: its URL is a closed port
@@ -512,7 +512,7 @@ def test_download_waits_for_the_lock_then_uses_the_file_another_process_finished
 
 def test_without_flock_downloads_work_and_leave_partials_alone(real, data_dir, tmp_path, monkeypatch):
     """As on Windows: no lock, so a partial may be another process's live download."""
-    monkeypatch.setattr(data, "fcntl", None)
+    monkeypatch.setattr(files, "fcntl", None)
     served = tmp_path / "served"
     link(data_dir, served, "mnist", IMAGES, LABELS)
     monkeypatch.setenv(data.URL_ENV, served.as_uri())
