@@ -42,8 +42,13 @@ def add_setting_flags(parser) -> None:
             options["metavar"] = name.upper()
         parser.add_argument(config.flag(name), dest=name, **options)
 
+    presets = {}  # preset name -> the models that have it, for --preset's help
+    for name in registry.names():
+        for preset in registry.get(name).presets:
+            presets.setdefault(preset, []).append(name)
     for name, declared in config.run_settings().items():
-        add(name, declared, config.setting_type(name))
+        known = "; ".join(f"{preset}: {', '.join(models)}" for preset, models in presets.items())
+        add(name, declared, config.setting_type(name), f" ({known})" if name == "preset" and known else "")
     for name, (declared, models) in registry.all_settings().items():
         add(name, declared, type(declared.default), f" (default {declared.default}; models: {', '.join(models)})")
 
@@ -313,13 +318,17 @@ def cmd_serve(args) -> None:
 
 
 def cmd_list(args) -> None:
-    from gan_lab import registry
+    from gan_lab import config, registry
 
     recipes = [registry.get(name) for name in registry.names()]
     for family in registry.FAMILIES:
         print(f"{family}:")
         for recipe in (r for r in recipes if r.family == family):
             print(f"  {recipe.name:12s} {recipe.description}")
+            for preset, values in recipe.presets.items():
+                shown = ", ".join(f"{config.flag(k)} {v:g}" if isinstance(v, float) else f"{config.flag(k)} {v}"
+                                  for k, v in values.items())
+                print(f"  {'':12s}   --preset {preset}: {shown}")
 
 
 def cmd_data(args) -> None:

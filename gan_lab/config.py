@@ -48,6 +48,9 @@ def setting(default, help: str, **bounds):
 @dataclasses.dataclass(frozen=True)
 class Config:
     model: str = "dcgan"
+    preset: str | None = setting(None, "start from one of the model's named sets of settings, e.g. paper: its "
+                                       "paper's hyper-parameters where the defaults differ; your flags still "
+                                       "apply on top (`gan_lab list` shows each model's presets)")
     dataset: str = setting("fashion-mnist", "mnist or fashion-mnist (default: fashion-mnist)")
     epochs: int = setting(25, "epochs to train (default: the model's)", minimum=1)
     steps: int | None = setting(None, "stop after this many steps in total; on --resume, `none` clears the limit",
@@ -119,10 +122,11 @@ def with_values(cfg: Config, values: dict, declared: dict[str, Setting]) -> Conf
 
 
 def make_config(model: str, overrides: dict, strict: bool = True) -> Config:
-    """Config for `model`: Config defaults, then the model's defaults, then the user's values.
+    """Config for `model`: Config defaults, then the model's defaults, then its preset's values if
+    `overrides` names one (`preset`), then the user's values.
 
     A value for a setting the model does not have is an error (strict), or left out (not strict: one
-    setting given for several models at once, as `compare` does).
+    setting given for several models at once, as `compare` does; a preset the model lacks too).
     """
     from gan_lab import registry
 
@@ -130,10 +134,23 @@ def make_config(model: str, overrides: dict, strict: bool = True) -> Config:
     given = {k: v for k, v in overrides.items() if v is not None}
     if not strict:
         given = {k: v for k, v in given.items() if k in FIELDS or k in recipe.settings}
+        if given.get("preset") not in recipe.presets:
+            given.pop("preset", None)
+    check_preset(model, given.get("preset"))
     defaults = {name: s.default for name, s in recipe.settings.items()}
-    cfg = with_values(Config(model=model), {**defaults, **recipe.defaults, **given}, recipe.settings)
+    preset = recipe.presets.get(given.get("preset"), {})
+    cfg = with_values(Config(model=model), {**defaults, **recipe.defaults, **preset, **given}, recipe.settings)
     validate(cfg)
     return cfg
+
+
+def check_preset(model: str, preset: str | None) -> None:
+    from gan_lab import registry
+
+    presets = registry.get(model).presets
+    if preset is not None and preset not in presets:
+        raise UserError(f"{model} has no preset {preset!r}; " + (f"its presets: {', '.join(presets)}" if presets
+                        else "it has none (its defaults are its paper's)"))
 
 
 def steps_per_epoch(cfg: Config) -> int:
@@ -159,6 +176,7 @@ def validate(cfg: Config) -> None:
         declared.check(name, getattr(cfg, name))
     for name, declared in registry.get(cfg.model).settings.items():
         declared.check(name, cfg.settings[name])
+    check_preset(cfg.model, cfg.preset)
     n_train = data.SPLIT_SIZES["train"]
     if cfg.subset is not None and cfg.subset > n_train:
         raise UserError(f"--subset {cfg.subset} is larger than the {cfg.dataset} training set ({n_train} images)")

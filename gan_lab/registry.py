@@ -8,7 +8,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
-from gan_lab import precision
+from gan_lab import config, precision
 from gan_lab.errors import UserError
 
 
@@ -48,6 +48,7 @@ class Recipe:
     defaults: dict  # run settings (Config fields) this model sets differently from Config's defaults
     settings: dict = dataclasses.field(default_factory=dict)  # name -> config.Setting: the model's own
     family: str = "unconditional GANs"  # its group in `gan_lab list`
+    presets: dict = dataclasses.field(default_factory=dict)  # name -> settings over the defaults (--preset NAME)
 
 
 FAMILIES = ("unconditional GANs", "conditional GANs", "VAEs")  # the groups of `gan_lab list`, in its order
@@ -55,13 +56,14 @@ _REGISTRY: dict[str, Recipe] = {}
 
 
 def register(name: str, description: str, family: str = "unconditional GANs", settings: dict | None = None,
-             **defaults):
+             presets: dict | None = None, **defaults):
     """Decorator over a `build(cfg) -> Model`:
     `@register("wgan", "one line", settings={"n_critic": N_CRITIC}, lr=5e-5)`.
 
     `settings` are the model's own (config.Setting: default, help, bounds), read as cfg.<name>;
     `defaults` override run settings (lr, batch_size, ...) or its own settings' defaults for this
-    model; `family` groups it in `gan_lab list`.
+    model; `family` groups it in `gan_lab list`; `presets` are named sets of settings over the
+    defaults, e.g. {"paper": {...}} where the defaults are not the paper's (`--preset paper`).
     """
 
     def wrap(build):
@@ -73,8 +75,12 @@ def register(name: str, description: str, family: str = "unconditional GANs", se
             for key in set(other.settings) & set(settings or {}):
                 if type(other.settings[key].default) is not type(settings[key].default):
                     raise ValueError(f"setting {key!r} of {name!r} has another type than in {other.name!r}")
+        for preset, values in (presets or {}).items():
+            unknown = set(values) - config.FIELDS - set(settings or {})
+            if unknown:
+                raise ValueError(f"preset {preset!r} of {name!r} sets {sorted(unknown)}, which it does not have")
         _REGISTRY[name] = Recipe(name, description, functools.partial(_build_in_precision, build), defaults,
-                                 dict(settings or {}), family)
+                                 dict(settings or {}), family, dict(presets or {}))
         return build
 
     return wrap

@@ -30,6 +30,9 @@ BAD_COMMAND_LINES = [
     (["train", "dcgan", "--batch-size", "100000"], ["--batch-size 100000 is larger than the dataset (60000"]),
     (["train", "dcgan", "--steps", "many"], ["--steps", "a number of steps, or none"]),
     (["train", "dcgan", "--steps", "none"], ["--steps none clears a resumed run's step limit"]),
+    # train: presets
+    (["train", "dcgan", "--preset", "paper"], ["dcgan has no preset 'paper'", "it has none"]),
+    (["train", "dragan", "--preset", "fast"], ["dragan has no preset 'fast'", "its presets: paper"]),
     # train: flags the chosen model does not read
     (["train", "vae", "--loss", "hinge"], ["--loss does not apply to vae"]),
     (["train", "vae-mlp", "--loss", "bce"], ["--loss does not apply to vae-mlp"]),
@@ -112,3 +115,32 @@ def test_model_settings_are_declared_once_and_derive_the_flags(capsys):
     cfg = config.make_config("dcgan", {"loss": "hinge", "lr": 1e-3})
     assert cfg.loss == "hinge" and cfg.lr == 1e-3
     assert json.loads(config.to_json(cfg, {}))["config"]["settings"] == {"width": 1.0, "loss": "hinge"}
+
+
+def test_a_preset_sets_its_values_under_the_flags_given():
+    """--preset NAME: the model's defaults, then the preset's values, then the user's flags; saved in
+    config.json with the values it resolved to."""
+    from gan_lab import registry
+
+    with_presets = [name for name in registry.names() if registry.get(name).presets]
+    assert with_presets, "no model has a preset: the defaults are all the papers' again?"
+    for name in with_presets:
+        for preset, values in registry.get(name).presets.items():
+            default, chosen = config.make_config(name, {}), config.make_config(name, {"preset": preset})
+            assert chosen.preset == preset and default.preset is None
+            assert all(getattr(chosen, key) == value for key, value in values.items())
+            assert any(getattr(default, key) != value for key, value in values.items()), f"{name} {preset} changes nothing"
+    name = with_presets[0]
+    preset, values = next(iter(registry.get(name).presets.items()))
+    cfg = config.make_config(name, {"preset": preset, "lr": 0.123})
+    assert cfg.lr == 0.123  # the user's flag wins over the preset
+    saved = json.loads(config.to_json(cfg, {}))["config"]
+    assert saved["preset"] == preset and saved["lr"] == 0.123
+
+
+def test_a_preset_may_only_set_what_its_model_has():
+    from gan_lab import registry
+
+    with pytest.raises(ValueError, match="does not have"):
+        registry.register("presets-test-model", "a model whose preset sets a setting it lacks",
+                          presets={"paper": {"gamma": 0.5}})(lambda cfg: None)

@@ -29,8 +29,18 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
+from gan_lab.config import Setting
 from gan_lab.data import NUM_CLASSES
 from gan_lab.registry import Model
+
+
+G_LR_SCALE = Setting(1.0, "G's learning rate as a multiple of --lr, D's (two time-scale updates: the TF collection "
+                             "trains G at 5x)", positive=True)
+
+
+def adam_pair(cfg) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """(G's, D's) Adam with --b1/--b2: D at --lr, G at --lr x --g-lr-scale."""
+    return (optax.adam(cfg.lr * cfg.g_lr_scale, b1=cfg.b1, b2=cfg.b2), optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2))
 
 
 class GANState(NamedTuple):

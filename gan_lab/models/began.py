@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from gan_lab import nets
 from gan_lab.config import Setting
-from gan_lab.models.adversarial import GANParts, build_model
+from gan_lab.models.adversarial import G_LR_SCALE, GANParts, adam_pair, build_model
 from gan_lab.models.ebgan import AutoencoderD
 from gan_lab.registry import register
 
@@ -76,18 +75,19 @@ def uniform_latent(latent_dim: int):
 
 
 def began_parts(cfg) -> GANParts:
-    tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
+    g_tx, d_tx = adam_pair(cfg)
     d_loss, g_loss = began_losses(cfg.gamma, cfg.lambda_k)
     return GANParts(
         make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
         make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs, batch_norm=False),
-        latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=tx, d_tx=tx,
+        latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=g_tx, d_tx=d_tx,
         sample_latent=uniform_latent(cfg.z_dim),
         init_extra=lambda: jnp.zeros((), jnp.float32),  # k_0 = 0
     )
 
 
 @register("began", "BEGAN: autoencoder D, L1 reconstruction, equilibrium k (convergence measure logged)",
-          settings={"width": nets.WIDTH, "gamma": GAMMA, "lambda_k": LAMBDA_K}, lr=1e-4)
+          settings={"width": nets.WIDTH, "gamma": GAMMA, "lambda_k": LAMBDA_K,
+                    "g_lr_scale": G_LR_SCALE}, lr=1e-4)
 def build(cfg):
     return build_model(began_parts(cfg))

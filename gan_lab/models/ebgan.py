@@ -39,12 +39,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import nnx
 
 from gan_lab import nets
 from gan_lab.config import Setting
-from gan_lab.models.adversarial import GANParts, build_model
+from gan_lab.models.adversarial import G_LR_SCALE, GANParts, adam_pair, build_model
 from gan_lab.registry import register
 
 MARGIN = Setting(1.0, "EBGAN: energy above which a fake no longer raises D's loss (the hinge's m)", positive=True)
@@ -111,16 +110,17 @@ def ebgan_losses(margin: float, pt_weight: float):
 
 
 def ebgan_parts(cfg) -> GANParts:
-    tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
+    g_tx, d_tx = adam_pair(cfg)
     d_loss, g_loss = ebgan_losses(cfg.margin, cfg.pt_weight)
     return GANParts(
         make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
         make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs),
-        latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=tx, d_tx=tx,
+        latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=g_tx, d_tx=d_tx,
     )
 
 
 @register("ebgan", "EBGAN-PT: autoencoder D, energy = MSE reconstruction, margin hinge, pull-away term",
-          settings={"width": nets.WIDTH, "margin": MARGIN, "pt_weight": PT_WEIGHT})
+          settings={"width": nets.WIDTH, "margin": MARGIN, "pt_weight": PT_WEIGHT,
+                    "g_lr_scale": G_LR_SCALE})
 def build(cfg):
     return build_model(ebgan_parts(cfg))

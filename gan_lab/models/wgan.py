@@ -13,7 +13,7 @@ would make it a different network. The PyTorch "generative model collection" tra
 Adam 2e-4 (b1 0.5) and keeps the infoGAN D's BatchNorm; we follow the paper, whose sec. 3 reports
 Adam unstable for the clipped critic. --b1/--b2 have no effect here (RMSProp has no betas).
 
-    python -m gan_lab train --model wgan --dataset mnist
+    python -m gan_lab train wgan --dataset mnist
 """
 
 from __future__ import annotations
@@ -22,9 +22,22 @@ import jax.numpy as jnp
 import optax
 
 from gan_lab import nets
-from gan_lab.models.adversarial import GANParts, build_model
+from gan_lab.config import Setting
+from gan_lab.models.adversarial import G_LR_SCALE, GANParts, build_model
 from gan_lab.models.penalties import CLIP, N_CRITIC, clip_weights
 from gan_lab.registry import register
+
+
+OPTIMIZER = Setting("rmsprop", "WGAN: both nets' optimiser: rmsprop (the paper's) or adam (with --b1/--b2)",
+                    choices=("rmsprop", "adam"))
+
+
+def optimizer(cfg, lr: float) -> optax.GradientTransformation:
+    """cfg.optimizer at `lr`. RMSProp as the authors' code ran it (PyTorch's optim.RMSprop: decay 0.99,
+    eps outside the root), not optax's defaults (decay 0.9, eps inside)."""
+    if cfg.optimizer == "adam":
+        return optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
+    return optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
 
 
 def wasserstein_d_loss(real_out, fake_out, batch, extra):
@@ -47,22 +60,21 @@ def make_critic(cfg, rngs):
     return critic
 
 
-def critic_parts(cfg, tx, **regulariser) -> GANParts:
+def critic_parts(cfg, g_tx, d_tx, **regulariser) -> GANParts:
     """WGAN's and WGAN-GP's shared parts: the infoGAN G, a critic without BatchNorm or sigmoid, the
     Wasserstein losses, cfg.n_critic critic updates per step; `regulariser` is constrain_d= or penalty=."""
     return GANParts(
         make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
         make_d=lambda rngs: make_critic(cfg, rngs),
-        latent_dim=cfg.z_dim, d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, g_tx=tx, d_tx=tx,
+        latent_dim=cfg.z_dim, d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, g_tx=g_tx, d_tx=d_tx,
         n_critic=cfg.n_critic, **regulariser,
     )
 
 
 @register("wgan", "Wasserstein GAN: critic without BN, weights clipped to [-0.01, 0.01], 5 critic updates, "
-          "RMSProp 5e-5", settings={"width": nets.WIDTH, "n_critic": N_CRITIC, "clip": CLIP},
+          "RMSProp 5e-5", settings={"width": nets.WIDTH, "n_critic": N_CRITIC, "clip": CLIP, "optimizer": OPTIMIZER,
+                    "g_lr_scale": G_LR_SCALE},
           lr=5e-5, batch_size=64, z_dim=62, epochs=25)
 def build(cfg):
-    # RMSProp as the authors' code ran it (PyTorch's optim.RMSprop: decay 0.99, eps outside the root),
-    # not optax's defaults (decay 0.9, eps inside).
-    tx = optax.rmsprop(cfg.lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
-    return build_model(critic_parts(cfg, tx, constrain_d=clip_weights(cfg.clip)))
+    return build_model(critic_parts(cfg, optimizer(cfg, cfg.lr * cfg.g_lr_scale), optimizer(cfg, cfg.lr),
+                                    constrain_d=clip_weights(cfg.clip)))

@@ -17,15 +17,13 @@ sigmoid, which this docstring used to cite):
   gradient over one image axis only (`reduction_indices=[1]` of a (B, 28, 28, 1) tensor).
 Whether the paper's settings learn at the lab's budget is measured in issue 26.
 
-    python -m gan_lab train --model wgan-gp --dataset mnist
+    python -m gan_lab train wgan-gp --dataset mnist
 """
 
 from __future__ import annotations
 
-import optax
-
 from gan_lab import nets
-from gan_lab.models.adversarial import build_model
+from gan_lab.models.adversarial import G_LR_SCALE, adam_pair, build_model
 from gan_lab.models.penalties import GP_WEIGHT, N_CRITIC, gradient_penalty, interpolate_real_fake
 from gan_lab.models.wgan import critic_parts
 from gan_lab.registry import register
@@ -33,8 +31,7 @@ from gan_lab.registry import register
 
 @register("wgan-gp", "WGAN with gradient penalty (lambda 10) on real-fake interpolates, critic without BN, "
           "5 critic updates, Adam 1e-4 b1=0 b2=0.9", settings={"width": nets.WIDTH, "n_critic": N_CRITIC,
-                                                             "gp_weight": GP_WEIGHT},
+                                                             "gp_weight": GP_WEIGHT, "g_lr_scale": G_LR_SCALE},
           lr=1e-4, b1=0.0, b2=0.9, batch_size=64, z_dim=62, epochs=25)
 def build(cfg):
-    tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
-    return build_model(critic_parts(cfg, tx, penalty=gradient_penalty(interpolate_real_fake, cfg.gp_weight)))
+    return build_model(critic_parts(cfg, *adam_pair(cfg), penalty=gradient_penalty(interpolate_real_fake, cfg.gp_weight)))
