@@ -159,14 +159,15 @@ def torch_blas() -> str:
 
 
 def compile_training_step(model_name: str, batch_size: int, images, labels, devices: int = 1,
-                          precision: str = "f32") -> dict:
+                          precision: str = "f32", preset: str | None = None) -> dict:
     """The training loop's own jitted, donated step for a registered model, compiled as the loop's
     first call compiles it, with its fresh loop state and the device-resident data placed on a mesh
     of `devices`: {"step", "lowered", "loop", "images", "labels", "permutation", "compile_s"}. Shared by this
     script, bench_models.py and profile_step.py."""
     from gan_lab import config, registry, trainer  # inside: this script's parent process never starts JAX
 
-    cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist", "precision": precision})
+    cfg = config.make_config(model_name, {"batch_size": batch_size, "dataset": "mnist", "precision": precision,
+                                          "preset": preset})
     model = registry.get(model_name).build(cfg)
     steps_per_epoch = images.shape[0] // (batch_size * model.batches_per_step)  # a WGAN step takes n_critic batches
     mesh = trainer.make_mesh(devices)
@@ -188,8 +189,9 @@ def worker_gan_lab(args) -> dict:
     import jax
 
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
+    # wgan-gp: its paper's Algorithm 1 (5 critic updates), the work the PyTorch step below does
     built = compile_training_step(args.model, args.batch, images, labels, devices=args.devices,
-                                  precision=args.precision)
+                                  precision=args.precision, preset="paper" if args.model == "wgan-gp" else None)
     compiled, loop, images, labels, permutation = (built[k] for k in ("step", "loop", "images", "labels", "permutation"))
     first_step_seconds = built["compile_s"]
     cost = compiled.cost_analysis()
@@ -237,7 +239,7 @@ def worker_torch(args) -> dict:
         state["i"] += 1
         return real[order[start : start + args.batch]]
 
-    if args.model == "wgan-gp":  # its paper's defaults, as gan_lab's models/wgan_gp.py
+    if args.model == "wgan-gp":  # its paper's settings, gan_lab's `wgan-gp --preset paper`
         generator, discriminator = ref.Generator(Z_DIM), ref.Discriminator(1, batch_norm=False, output_bias=False)
         wgan_gp_step = ref.make_wgan_gp_step(generator, discriminator, n_critic=WGAN_GP_N_CRITIC)
 

@@ -121,7 +121,7 @@ def stacked(real, k):
 def test_weight_clipping_keeps_every_critic_parameter_in_range_after_a_step(real):
     assert config.make_config("wgan", {}).clip == 0.01
     clip = 0.003  # not the default: the model reads --clip
-    cfg = tiny_config("wgan", batch_size=B, clip=clip)
+    cfg = tiny_config("wgan", batch_size=B, clip=clip, preset="paper")  # RMSProp and 5 critic updates
     model = registry.get("wgan").build(cfg)
     state = model.init(jax.random.key(0))
     state = state._replace(d_params=jax.tree.map(lambda w: 10 * w + 0.05, state.d_params))  # far outside
@@ -135,7 +135,7 @@ def test_weight_clipping_keeps_every_critic_parameter_in_range_after_a_step(real
 
 
 def test_n_critic_takes_five_batches_per_step_and_updates_g_once(real):
-    cfg = tiny_config("wgan-gp", batch_size=B, subset=1000)
+    cfg = tiny_config("wgan-gp", batch_size=B, subset=1000, preset="paper")
     assert cfg.n_critic == 5 and config.steps_per_epoch(cfg) == 1000 // (5 * B)
     model = registry.get("wgan-gp").build(cfg)
     assert model.batches_per_step == 5

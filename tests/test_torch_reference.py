@@ -111,7 +111,7 @@ def test_wgan_gp_step_matches(data_dir):
     double backward) and G update give gan_lab's losses and updated weights."""
     from gan_lab.models.penalties import per_sample_uniform
 
-    cfg = config.make_config("wgan-gp", {"width": WIDTH, "batch_size": BATCH})
+    cfg = config.make_config("wgan-gp", {"width": WIDTH, "batch_size": BATCH, "preset": "paper"})  # bench.py's
     model = registry.get("wgan-gp").build(cfg)
     state = jax.jit(model.init)(jax.random.key(0, impl="rbg"))
     images, labels = data.load_split("mnist", "test", data_dir=data_dir, download=False)

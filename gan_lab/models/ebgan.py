@@ -16,6 +16,12 @@ Defaults, and why:
   batch-level norm that grows with the batch (below). The paper picks m by grid search per dataset
   and gives no single MNIST value to copy here (not checked against its appendix in this change).
 - The infoGAN MNIST G (nets.Generator), Adam 2e-4 b1 0.5, batch 64, z = 62: the collections'.
+- G's learning rate 5x D's (--g-lr-scale 5, the TF collection's; `--preset paper` sets one rate, as
+  the paper and the PyTorch collection). Measured at the study's CPU budget (1 epoch, width 0.5,
+  seed 0; experiments/defaults_search.py, experiments/results/defaults_search.md): with one rate G
+  draws a single grey image on both datasets (FD 1606.8 MNIST, 961.7 Fashion-MNIST: 6.5x and 6.2x
+  dcgan's); at 5x it draws every class (FD 422.0 and 418.4: 1.7x and 2.7x dcgan's). A lower margin
+  (0.3), or 5x with margin 2, fell back to the single image on MNIST: EBGAN's start is fragile.
 - D (AutoencoderD): conv 64 (4x4 s2) - ReLU - FC 32 (the embedding: no BN, no ReLU, since PT
   reads it) - FC 64*14*14 - BN - ReLU - deconv 1 (4x4 s2), the collections' "(64)4c2s-FC32-
   FC64*14*14_BR-(1)4dc2s". No output activation, as in the PyTorch collection.
@@ -30,7 +36,7 @@ Where the collections differ (and this module follows the paper):
 - PyTorch's G loss detaches the target G(z) in the reconstruction error, so G gets no gradient
   through it; the TF one and this module keep it.
 - z: U(0, 1) (PyTorch), U(-1, 1) (TF); here N(0, I) like the lab's other GANs. TF trains G with
-  5x D's learning rate; PyTorch and this module use one rate.
+  5x D's learning rate (so does this module, by default); PyTorch uses one rate.
 """
 
 from __future__ import annotations
@@ -121,6 +127,7 @@ def ebgan_parts(cfg) -> GANParts:
 
 @register("ebgan", "EBGAN-PT: autoencoder D, energy = MSE reconstruction, margin hinge, pull-away term",
           settings={"width": nets.WIDTH, "margin": MARGIN, "pt_weight": PT_WEIGHT,
-                    "g_lr_scale": G_LR_SCALE})
+                    "g_lr_scale": G_LR_SCALE},
+          presets={"paper": {"g_lr_scale": 1.0}}, g_lr_scale=5.0)
 def build(cfg):
     return build_model(ebgan_parts(cfg))
