@@ -110,7 +110,10 @@ def test_model_settings_are_declared_once_and_derive_the_flags(capsys):
     read like a field and saved under "settings"."""
     assert cli.main(["train", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "--loss LOSS adversarial loss pair on D's logits (default bce; models: cgan, dcgan" in help_text
+    # A setting the models set alike: its default and its models; set differently: each model's default.
+    assert "--loss LOSS adversarial loss pair on D's logits (defaults: cgan bce, dcgan bce, dragan bce, sngan hinge)" \
+        in help_text
+    assert "(defaults: dragan 0.25, wgan-gp 10.0)" in help_text and "(default 1; models: wgan, wgan-gp)" in help_text
     assert "--hidden HIDDEN" in help_text and "models: vae-mlp" in help_text
     cfg = config.make_config("dcgan", {"loss": "hinge", "lr": 1e-3})
     assert cfg.loss == "hinge" and cfg.lr == 1e-3
