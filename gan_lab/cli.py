@@ -334,6 +334,8 @@ def cmd_list(args) -> None:
                 shown = ", ".join(f"{config.flag(k)} {v:g}" if isinstance(v, float) else f"{config.flag(k)} {v}"
                                   for k, v in values.items())
                 print(f"  {'':12s}   --preset {preset}: {shown}")
+            if recipe.shortfall:
+                print(f"  {'':12s}   ! {recipe.shortfall}")
 
 
 def cmd_data(args) -> None:
