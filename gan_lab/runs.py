@@ -365,8 +365,9 @@ def describe_plan(cfg, step: int = 0) -> str:
     """What a run will train, in one line, before it starts (a default run can take an hour on a CPU):
     "dcgan on mnist: 25 epochs x 1875 steps per epoch = 46875 steps"."""
     per_epoch = config_lib.steps_per_epoch(cfg)
-    text = (f"{cfg.model} on {cfg.dataset}: {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'} x {per_epoch} steps "
-            f"per epoch = {cfg.epochs * per_epoch} steps")
+    preset = f" (--preset {cfg.preset})" if cfg.preset else ""
+    text = (f"{cfg.model}{preset} on {cfg.dataset}: {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'} x {per_epoch} "
+            f"steps per epoch = {cfg.epochs * per_epoch} steps")
     if cfg.steps is not None and cfg.steps < cfg.epochs * per_epoch:
         text += f", stopping at --steps {cfg.steps} ({describe_progress(cfg, cfg.steps)})"
     if step:

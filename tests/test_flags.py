@@ -139,6 +139,9 @@ def test_a_preset_sets_its_values_under_the_flags_given():
     assert cfg.lr == 0.123  # the user's flag wins over the preset
     saved = json.loads(config.to_json(cfg, {}))["config"]
     assert saved["preset"] == preset and saved["lr"] == 0.123
+    from gan_lab import runs
+
+    assert runs.describe_plan(cfg).startswith(f"{name} (--preset {preset}) on ")  # the line printed at the start
 
 
 def test_a_preset_may_only_set_what_its_model_has():
