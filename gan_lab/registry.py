@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import json
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -86,6 +88,30 @@ def register(name: str, description: str, family: str = "unconditional GANs", se
         return build
 
     return wrap
+
+
+# Run settings no model's build reads (how long it trains, which data, which seed): runs that differ
+# only in these get one Model object, and with it the training loop's compiled step, which
+# trainer.make_train_step memoises per Model. So a study's jobs of one model (seeds, datasets), a run
+# resumed in the same process and the legs of a learning curve compile once per process.
+NOT_READ_BY_BUILD = config.RESUMABLE_FIELDS | {"seed", "dataset", "subset", "preset"}
+
+
+_BUILT: collections.OrderedDict = collections.OrderedDict()  # what build() made, newest last
+_BUILT_KEPT = 16  # as many as trainer.make_train_step keeps compiled steps
+
+
+def build(cfg) -> Model:
+    """The registered model `cfg.model` built for cfg, shared by configs that differ only in
+    NOT_READ_BY_BUILD."""
+    built_from = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_READ_BY_BUILD}
+    key = json.dumps(built_from, sort_keys=True, default=str)
+    if key not in _BUILT:
+        _BUILT[key] = get(cfg.model).build(cfg)
+        if len(_BUILT) > _BUILT_KEPT:
+            _BUILT.popitem(last=False)
+    _BUILT.move_to_end(key)
+    return _BUILT[key]
 
 
 def _build_in_precision(build, cfg) -> Model:

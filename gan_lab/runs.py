@@ -239,7 +239,7 @@ def train_run(cfg, out=None, data_dir=None, show_progress: bool = True, resume: 
     time trains a run (a lock in the run directory); in a multi-process run only process 0 writes
     the run's files, and every process takes part in the checkpoint saves, as Orbax requires.
     """
-    model = registry.get(cfg.model).build(cfg)
+    model = registry.build(cfg)
     writer = jax.process_index() == 0
     if jax.process_count() > 1 and out is None and resume is None:
         raise UserError("a multi-process run needs --out RUN_DIR (a directory every process can reach)")
@@ -395,7 +395,7 @@ def load_model(run_dir: Path) -> tuple[Any, Any]:
     if not (run_dir / "config.json").exists():
         raise UserError(f"{run_dir} is not a gan_lab run directory (no config.json); pass a directory under runs/")
     cfg = config_lib.load(run_dir / "config.json")
-    return cfg, registry.get(cfg.model).build(cfg)
+    return cfg, registry.build(cfg)
 
 
 def load_trained(run_dir: Path) -> TrainedRun:

@@ -101,3 +101,13 @@ def test_labels_are_refused_by_unconditional_models_and_cover_every_class_in_con
     assert sorted(set(used.tolist())) == list(range(10)) and images.shape == (30, 28, 28)
     with pytest.raises(UserError, match="out of range"):
         sampling.check_labels(model, [10], name)
+
+
+def test_runs_that_differ_only_in_length_data_or_seed_share_one_built_model():
+    """registry.build: one Model (and so one compiled training step) for configs that differ only in
+    what no model's build reads; a setting the build reads gives another."""
+    cfg = tiny_config("dcgan")
+    same = [tiny_config("dcgan", seed=3, dataset="mnist", epochs=7, steps=5, subset=640, log_every=1)]
+    assert all(registry.build(other) is registry.build(cfg) for other in same)
+    assert registry.build(tiny_config("dcgan", lr=1e-3)) is not registry.build(cfg)
+    assert registry.build(tiny_config("dcgan", loss="hinge")) is not registry.build(cfg)
