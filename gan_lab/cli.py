@@ -148,6 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.add_argument("--data-dir", default=None)
     study_cmd.add_argument("--no-progress", action="store_true")
 
+    sweep_cmd = commands.add_parser("sweep", help="N settings of one model drawn from the search ranges its settings "
+                                    "declare, each trained on both datasets with one budget (paired); resumable")
+    sweep_cmd.add_argument("model", help="registered model name (see `gan_lab list`)")
+    sweep_cmd.add_argument("--trials", type=int, default=20, help="settings to draw (default 20); more later keeps "
+                           "the first ones")
+    sweep_cmd.add_argument("--datasets", nargs="+", default=list(data.DATASETS))
+    sweep_cmd.add_argument("--epochs", type=int, default=study.CPU_EPOCHS, help="training budget of every job "
+                           f"(default {study.CPU_EPOCHS})")
+    sweep_cmd.add_argument("--subset", type=int, default=None, help="train on the first N images only")
+    sweep_cmd.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE",
+                           help="settings kept out of the search, e.g. width=0.5 (the others are drawn as before)")
+    sweep_cmd.add_argument("--seed", type=int, default=0, help="seed of the draws and of every job's training")
+    sweep_cmd.add_argument("--n-eval", type=int, default=evaluation.EVAL_SAMPLES,
+                           help=f"generated images scored per job (default {evaluation.EVAL_SAMPLES})")
+    sweep_cmd.add_argument("--dir", default=None, help="sweep directory (default sweeps/<model>-e<epochs>-seed<seed>); "
+                           "a stopped sweep continues when given the same directory and settings")
+    sweep_cmd.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (0-based)")
+    sweep_cmd.add_argument("--data-dir", default=None)
+    sweep_cmd.add_argument("--no-progress", action="store_true")
+
     report = commands.add_parser("report", help="a study's results page: tables and figures from its finished jobs")
     report.add_argument("study_dir", help="the study's directory (experiments/compare_models.py writes "
                         "experiments/out/compare/<setting>)")
@@ -307,6 +327,46 @@ def cmd_study(args) -> None:
     print(f"{len(results)} jobs done in {study_dir}; their results page: python -m gan_lab report {study_dir}")
 
 
+def parse_fixed(model: str, pairs: list[str]) -> dict:
+    """--fix NAME=VALUE ...: each value read as its setting's type."""
+    from gan_lab import config, registry, sweep
+
+    searched, fixed = sweep.search_space(model), {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        if name not in searched:
+            raise UserError(f"--fix {pair!r}: {model} searches {', '.join(searched)}; give NAME=VALUE with one of them")
+        kind = config.setting_type(name) if name in config.FIELDS else type(registry.get(model).settings[name].default)
+        try:
+            fixed[name] = kind(text)
+        except ValueError:
+            raise UserError(f"--fix {pair!r}: {text!r} is not a {kind.__name__}") from None
+    return fixed
+
+
+def cmd_sweep(args) -> None:
+    from gan_lab import config, data, registry, study, sweep
+
+    registry.get(args.model)  # an unknown name: one line listing the valid ones
+    for dataset in args.datasets:
+        if dataset not in data.DATASETS:
+            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    for flag, value, least in (("--trials", args.trials, 1), ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1)):
+        if value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
+    trials = sweep.draw_trials(args.model, args.trials, args.seed, parse_fixed(args.model, args.fix))
+    budget = {"epochs": args.epochs, "subset": args.subset, "log_every": 50}
+    for trial in trials:  # every drawn value checked before anything trains
+        config.make_config(args.model, {**trial.settings, **budget}, strict=False)
+    sweep_dir = Path(args.dir or Path("sweeps") / f"{args.model}-e{args.epochs}-seed{args.seed}")
+    sweep.fix_settings(sweep_dir, args.model, {**budget, "n_eval": args.n_eval}, args.seed, trials)
+    jobs = study.shard(sweep.plan(trials, args.datasets), args.shard)
+    results = sweep.run_sweep(sweep_dir, args.model, jobs, budget, args.seed, args.n_eval, args.data_dir,
+                              show_progress=not args.no_progress)
+    print(f"{len(results)} jobs done in {sweep_dir} ({len(trials)} settings x {len(args.datasets)} datasets)")
+
+
 def cmd_report(args) -> None:
     from gan_lab import report
 
@@ -352,7 +412,7 @@ def cmd_data(args) -> None:
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "compare": cmd_compare, "eval": cmd_eval, "study": cmd_study,
-            "report": cmd_report, "serve": cmd_serve, "list": cmd_list, "data": cmd_data}
+            "sweep": cmd_sweep, "report": cmd_report, "serve": cmd_serve, "list": cmd_list, "data": cmd_data}
 
 
 def stopping_signal(stop: KeyboardInterrupt) -> signal.Signals:

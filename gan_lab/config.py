@@ -20,6 +20,30 @@ from gan_lab.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
+class Search:
+    """Where a sweep (`gan_lab sweep`, gan_lab/sweep.py) draws a setting's values: log-uniformly within
+    `factor` times the model's default either way (rates, weights: `around`), or one of `values`."""
+
+    factor: float | None = None
+    values: tuple = ()
+
+    def draw(self, rng, default):
+        """One value, from the numpy Generator `rng`; `default` is the model's default for it."""
+        if self.factor is not None:
+            return float(default * self.factor ** rng.uniform(-1.0, 1.0))
+        return self.values[int(rng.integers(len(self.values)))]
+
+
+def around(factor: float) -> Search:
+    """Log-uniform within `factor` times the default, either way: `around(10)` for a learning rate."""
+    return Search(factor=factor)
+
+
+def one_of(*values) -> Search:
+    return Search(values=values)
+
+
+@dataclasses.dataclass(frozen=True)
 class Setting:
     """A model's own setting: its default (the paper's), what it does, and its valid values."""
 
@@ -28,6 +52,7 @@ class Setting:
     minimum: float | None = None  # numbers: the smallest valid value
     positive: bool = False  # numbers: > 0 and finite
     choices: tuple | None = None  # the valid values
+    search: Search | None = None  # where a sweep draws it from; None: a sweep keeps the default
 
     def check(self, name: str, value) -> None:
         """A one-line UserError naming the flag if `value` is not valid."""
@@ -55,11 +80,11 @@ class Config:
     epochs: int = setting(25, "epochs to train (default: the model's)", minimum=1)
     steps: int | None = setting(None, "stop after this many steps in total; on --resume, `none` clears the limit",
                                 minimum=1)
-    batch_size: int = setting(64, "images per batch (default: the model's)", minimum=1)
+    batch_size: int = setting(64, "images per batch (default: the model's)", minimum=1, search=one_of(32, 64, 128))
     seed: int = setting(0, "seed of the initialisation, the shuffling and the noise")
-    lr: float = setting(2e-4, "learning rate (default: the model's)", positive=True)
-    b1: float = setting(0.5, "Adam's beta1 (default: the model's)", minimum=0)
-    b2: float = setting(0.999, "Adam's beta2", minimum=0)
+    lr: float = setting(2e-4, "learning rate (default: the model's)", positive=True, search=around(10))
+    b1: float = setting(0.5, "Adam's beta1 (default: the model's)", minimum=0, search=one_of(0.0, 0.5, 0.9))
+    b2: float = setting(0.999, "Adam's beta2", minimum=0, search=one_of(0.9, 0.99, 0.999))
     z_dim: int = setting(62, "size of the latent vector (default: the model's)", minimum=1)
     binarize: bool = False  # one fixed random binarisation of the pixels (like binarised MNIST)
     subset: int | None = setting(None, "train on the first N training images only", minimum=1)

@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gan_lab.config import Setting
+from gan_lab.config import Setting, one_of
 
 
 class GANLoss(NamedTuple):
@@ -58,4 +58,5 @@ GAN_LOSSES = {
 }
 
 # The setting of the models whose D outputs one logit and that take any of these pairs (dcgan, cgan).
-LOSS = Setting("bce", "adversarial loss pair on D's logits", choices=tuple(GAN_LOSSES))
+LOSS = Setting("bce", "adversarial loss pair on D's logits", choices=tuple(GAN_LOSSES),
+               search=one_of(*GAN_LOSSES))

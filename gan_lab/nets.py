@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from gan_lab import precision
-from gan_lab.config import Setting
+from gan_lab.config import Setting, one_of
 from gan_lab.errors import UserError
 
 normal_init = nnx.initializers.normal(stddev=0.02)
@@ -25,7 +25,8 @@ def bn_scale_init(key, shape, dtype=jnp.float32):
 
 
 # The setting of every model built from these layers (its @register line lists it).
-WIDTH = Setting(1.0, "channel multiplier of every layer (1.0 = the paper's nets; tests use 0.125)", positive=True)
+WIDTH = Setting(1.0, "channel multiplier of every layer (1.0 = the paper's nets; tests use 0.125)", positive=True,
+                search=one_of(0.25, 0.5, 1.0))
 
 
 def channels(base: int, width: float) -> int:

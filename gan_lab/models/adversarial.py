@@ -29,13 +29,13 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
-from gan_lab.config import Setting
+from gan_lab.config import Setting, one_of
 from gan_lab.data import NUM_CLASSES
 from gan_lab.registry import Model
 
 
 G_LR_SCALE = Setting(1.0, "G's learning rate as a multiple of --lr, D's (two time-scale updates: the TF collection "
-                             "trains G at 5x)", positive=True)
+                             "trains G at 5x)", positive=True, search=one_of(0.5, 1.0, 2.0, 5.0))
 
 
 def adam_pair(cfg) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:

@@ -47,13 +47,15 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab import nets
-from gan_lab.config import Setting
+from gan_lab.config import Setting, around
 from gan_lab.models.adversarial import G_LR_SCALE, GANParts, adam_pair, build_model
 from gan_lab.models.ebgan import AutoencoderD
 from gan_lab.registry import register
 
-GAMMA = Setting(0.5, "BEGAN: diversity ratio gamma = E[L(G(z))] / E[L(x)] that k steers to", minimum=0)
-LAMBDA_K = Setting(0.001, "BEGAN: proportional gain lambda_k of k's update", minimum=0)
+GAMMA = Setting(0.5, "BEGAN: diversity ratio gamma = E[L(G(z))] / E[L(x)] that k steers to", minimum=0,
+                search=around(1.5))
+LAMBDA_K = Setting(0.001, "BEGAN: proportional gain lambda_k of k's update", minimum=0,
+                   search=around(10))
 
 
 def reconstruction_error(images, reconstruction):

@@ -48,12 +48,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from gan_lab import nets
-from gan_lab.config import Setting
+from gan_lab.config import Setting, around
 from gan_lab.models.adversarial import G_LR_SCALE, GANParts, adam_pair, build_model
 from gan_lab.registry import register
 
-MARGIN = Setting(1.0, "EBGAN: energy above which a fake no longer raises D's loss (the hinge's m)", positive=True)
-PT_WEIGHT = Setting(0.1, "EBGAN: weight of the pull-away term in G's loss (0: plain EBGAN)", minimum=0)
+MARGIN = Setting(1.0, "EBGAN: energy above which a fake no longer raises D's loss (the hinge's m)", positive=True,
+                 search=around(3))
+PT_WEIGHT = Setting(0.1, "EBGAN: weight of the pull-away term in G's loss (0: plain EBGAN)", minimum=0,
+                    search=around(3))
 
 
 class Reconstruction(NamedTuple):

@@ -37,7 +37,7 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
-from gan_lab.config import Setting
+from gan_lab.config import Setting, around
 from gan_lab.models.adversarial import GANParts, build_model
 from gan_lab.models.gan import logit_losses
 from gan_lab.registry import register
@@ -47,8 +47,9 @@ N_CATEGORIES = 10  # the categorical code's values: MNIST's digits, if the code 
 N_CONTINUOUS = 2  # continuous codes, e.g. slant and stroke width on MNIST
 
 INFO_WEIGHT = Setting(1.0, "lambda: weight of the mutual-information term in D's and G's losses (the paper's 1)",
-                      minimum=0)
-G_LR = Setting(1e-3, "G's learning rate (the paper's 1e-3; D and its Q head use --lr, 2e-4)", positive=True)
+                      minimum=0, search=around(3))
+G_LR = Setting(1e-3, "G's learning rate (the paper's 1e-3; D and its Q head use --lr, 2e-4)", positive=True,
+               search=around(10))
 
 
 def latent_codes(z_dim: int) -> tuple:

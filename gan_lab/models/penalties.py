@@ -16,12 +16,15 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from gan_lab.config import Setting
+from gan_lab.config import Setting, around, one_of
 
 N_CRITIC = Setting(5, "critic (D) updates per G update, each on its own real batch: a step takes n_critic "
-                      "batches and an epoch is n / (batch_size * n_critic) steps", minimum=1)
-GP_WEIGHT = Setting(10.0, "lambda: weight of the gradient penalty (||grad D(xhat)||_2 - 1)^2", minimum=0)
-CLIP = Setting(0.01, "c: every critic weight is clipped to [-c, c] after each critic update", positive=True)
+                      "batches and an epoch is n / (batch_size * n_critic) steps", minimum=1,
+                   search=one_of(1, 2, 5))
+GP_WEIGHT = Setting(10.0, "lambda: weight of the gradient penalty (||grad D(xhat)||_2 - 1)^2", minimum=0,
+                    search=around(10))
+CLIP = Setting(0.01, "c: every critic weight is clipped to [-c, c] after each critic update", positive=True,
+               search=around(3))
 
 
 def per_sample_gradient_norms(d_apply, d_params, images, labels):

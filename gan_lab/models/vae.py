@@ -21,7 +21,7 @@ import optax
 from flax import nnx
 
 from gan_lab import nets
-from gan_lab.config import Setting
+from gan_lab.config import Setting, one_of
 from gan_lab.data import NUM_CLASSES
 from gan_lab.models.adversarial import label_channels
 from gan_lab.registry import Model, register
@@ -176,7 +176,7 @@ def build_vae(cfg, arch: str, conditional: bool = False) -> Model:
                  encode=encode)
 
 
-HIDDEN = Setting(500, "hidden units of the MLP encoder and decoder", minimum=1)
+HIDDEN = Setting(500, "hidden units of the MLP encoder and decoder", minimum=1, search=one_of(200, 500, 1000))
 
 
 @register("vae", "VAE, conv encoder/decoder on the GAN backbone (no BN), z=20, Bernoulli pixels, Adam 1e-3",

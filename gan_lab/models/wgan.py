@@ -35,14 +35,14 @@ import jax.numpy as jnp
 import optax
 
 from gan_lab import nets
-from gan_lab.config import Setting
+from gan_lab.config import Setting, one_of
 from gan_lab.models.adversarial import G_LR_SCALE, GANParts, build_model
 from gan_lab.models.penalties import CLIP, N_CRITIC, clip_weights
 from gan_lab.registry import register
 
 
 OPTIMIZER = Setting("rmsprop", "WGAN: both nets' optimiser: rmsprop (the paper's) or adam (with --b1/--b2)",
-                    choices=("rmsprop", "adam"))
+                    choices=("rmsprop", "adam"), search=one_of("rmsprop", "adam"))
 
 
 def optimizer(cfg, lr: float) -> optax.GradientTransformation:
