@@ -45,7 +45,7 @@ def one_of(*values) -> Search:
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """A model's own setting: its default (the paper's), what it does, and its valid values."""
+    """A model's own setting: its default, what it does, its valid values and where a sweep draws it."""
 
     default: Any
     help: str
