@@ -473,7 +473,9 @@ def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=Non
     for (model, dataset), cfg in configs.items():
         run = find_finished_run(runs_dir, model, dataset, settings.get("epochs"))
         cut = find_cut_run(runs_dir, cfg) if run is None else None
-        if cut is not None:  # a run of exactly these settings that was stopped: continue it
+        if cut is not None and cfg.steps is not None and newest_step(cut) >= cfg.steps:
+            run = cut  # it stopped at the --steps asked for: it is the run asked for, not a cut one
+        elif cut is not None:  # a run of exactly these settings that was stopped: continue it
             print(f"continuing {cut}, stopped at step {newest_step(cut)}")
             run = train_run(resume_config(cut, {}), data_dir=data_dir, show_progress=show_progress, resume=cut)
         elif run is None:

@@ -168,6 +168,12 @@ def test_compare_trains_what_is_missing_then_reuses_it(tmp_path, data_dir):
     assert Image.open(tmp_path / "b.png").size[0] > 200
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
     assert_one_line_error(call_cli("compare", "dcgan", "--datasets", "cifar"), "unknown dataset 'cifar'")
+    # Runs that stopped at the --steps asked for are the runs asked for: reused, not "nothing left to train".
+    short = [*args, "--steps", "2", "--datasets", "mnist", "--runs-dir", str(tmp_path / "short")]
+    assert call_cli(*short, "--out", str(tmp_path / "c.png"), env=env).stdout.count("training one") == 1
+    again = call_cli(*short, "--out", str(tmp_path / "d.png"), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "training one" not in again.stdout and "continuing" not in again.stdout
 
 
 def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path, data_dir):
