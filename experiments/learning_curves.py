@@ -122,7 +122,7 @@ def plot(curves: dict, dataset: str, setting: str, path: Path) -> Path:
     return path
 
 
-def table(curves: dict, setting: str, n_eval: int) -> str:
+def table(curves: dict, setting: str, n_eval: int, epochs: int) -> str:
     lines = [f"Setting: {setting}; each point one draw of {n_eval:,} samples against the test set. \"to 2x final\": "
              f"training images seen when the FD first came within {NEAR_FINAL:g}x of the curve's last FD. "
              "Command: `python experiments/learning_curves.py`.", "",
@@ -131,9 +131,12 @@ def table(curves: dict, setting: str, n_eval: int) -> str:
     for (model, dataset), points in sorted(curves.items(), key=lambda item: (item[0][1], item[0][0])):
         at_one = next((p["fd"] for p in points if math.isclose(p["epochs"], 1.0, rel_tol=0.02)), None)
         near = images_to_near_final(points)
+        # Against an unfinished curve's last point, "2x final" would mean nothing yet.
+        done = len(points) == len(epoch_fractions(epochs))
+        to_near = f"{near:,} | {near / data.SPLIT_SIZES['train']:.2f}" if done else "(curve in progress) | –"
         lines.append(f"| {model} | {dataset} | {points[-1]['epochs']:.2f} | {points[0]['fd']:.1f} | "
                      f"{'–' if at_one is None else f'{at_one:.1f}'} | {points[-1]['fd']:.1f} | "
-                     f"{points[-1]['class_coverage']:.2f} | {near:,} | {near / data.SPLIT_SIZES['train']:.2f} |")
+                     f"{points[-1]['class_coverage']:.2f} | {to_near} |")
     return "\n".join(lines) + "\n"
 
 
@@ -162,7 +165,7 @@ def main() -> int:
     curves = {key: points for key, points in read_curves(curves_dir).items() if key[0] in models and points}
     for dataset in args.datasets:
         print(f"wrote {plot(curves, dataset, setting, Path(str(FIGURE).format(dataset=dataset))).relative_to(ROOT)}")
-    write_result(RESULTS, table(curves, setting, args.n_eval))
+    write_result(RESULTS, table(curves, setting, args.n_eval, args.epochs))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 
