@@ -140,14 +140,15 @@ def train_job(study_dir: Path, job: Job, training: dict, data_dir=None, show_pro
     return run_dir
 
 
-def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None) -> dict:
-    """The job's result: every metric for each sample draw, and what the training cost."""
+def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None, detail: bool = True) -> dict:
+    """The job's result: every metric for each sample draw, and what the training cost. detail=False
+    leaves out the per-class metrics and the memorisation check (a sweep's jobs need neither)."""
     trained = runs.load_trained(run_dir)
     cfg, model, state, step = trained
     elbo = evaluation.elbo_scorer(cfg, model, data_dir)
     # The first draw also gets the per-class metrics and the memorisation check (one draw is enough
     # for them).
-    scores = [evaluation.score(cfg, model, state, n_eval, seed, elbo, data_dir, detail=i == 0)
+    scores = [evaluation.score(cfg, model, state, n_eval, seed, elbo, data_dir, detail=detail and i == 0)
               for i, seed in enumerate(sample_seeds)]
     seconds, sessions = training_seconds(run_dir)
     images = step * cfg.batch_size * model.batches_per_step
@@ -157,13 +158,14 @@ def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None)
             "sample_seeds": list(sample_seeds), "scores": scores}
 
 
-def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds, data_dir=None) -> dict:
+def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds, data_dir=None,
+            detail: bool = True) -> dict:
     """A job's result: read if it has one, else trained (or resumed) and scored, and written."""
     path = study_dir / job.name / RESULT_FILE
     if path.exists():
         return json.loads(path.read_text())
     run_dir = train_job(study_dir, job, training, data_dir)
-    result = score_job(run_dir, job, n_eval, sample_seeds, data_dir)
+    result = score_job(run_dir, job, n_eval, sample_seeds, data_dir, detail)
     files.replace_atomically(path, json.dumps(result, indent=2) + "\n")
     return result
 

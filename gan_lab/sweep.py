@@ -97,7 +97,7 @@ def run_job(sweep_dir: Path, job: SweepJob, model: str, budget: dict, seed: int,
     trial's settings go over the model's defaults; the budget's over those."""
     training = {**job.trial.settings, **budget}
     return study.run_job(sweep_dir / job.trial.name, study.Job(model, job.dataset, seed), training, n_eval, (0,),
-                         data_dir)
+                         data_dir, detail=False)
 
 
 def run_sweep(sweep_dir: Path, model: str, jobs: list[SweepJob], budget: dict, seed: int, n_eval: int, data_dir=None,

@@ -133,7 +133,7 @@ def test_resume_goes_through_the_clis_checks(run, capsys):
 @pytest.mark.parametrize(("model", "settings", "message"), [
     ("nope", {}, r"unknown model 'nope'; valid models: .*cgan, .*dcgan"),
     ("cgan", dict(epoch=2), r"unknown setting 'epoch'; did you mean 'epochs'\? valid settings of cgan: "
-                            r"dataset, epochs, .*, width, loss$"),
+                            r"preset, dataset, epochs, .*, width, loss$"),
     ("cgan", dict(n_critic=5), "--n-critic does not apply to cgan"),
     ("cgan", dict(batch_size=0), "--batch-size must be at least 1, got 0"),
     ("cgan", dict(epochs="2"), "epochs must be a whole number, got '2'"),
