@@ -175,7 +175,7 @@ def check_preset(model: str, preset: str | None) -> None:
     presets = registry.get(model).presets
     if preset is not None and preset not in presets:
         raise UserError(f"{model} has no preset {preset!r}; " + (f"its presets: {', '.join(presets)}" if presets
-                        else "it has none (its defaults are its paper's)"))
+                        else "it has none (gan_lab list shows the models that do)"))
 
 
 def steps_per_epoch(cfg: Config) -> int:
