@@ -304,19 +304,22 @@ def cmd_eval(args) -> None:
     print(f"saved in {path}")
 
 
+def check_at_least(*flags) -> None:
+    """(flag, value, least) ...: a one-line UserError for the first value below its least."""
+    for flag, value, least in flags:
+        if value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
+
+
 def cmd_study(args) -> None:
-    from gan_lab import config, data, registry, study
+    from gan_lab import config, registry, study
 
     models = registry.names() if args.models == ["all"] else args.models
     for name in models:
         registry.get(name)  # an unknown name: one line listing the valid ones
-    for dataset in args.datasets:
-        if dataset not in data.DATASETS:
-            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
-    for flag, value, least in (("--seeds", args.seeds, 1), ("--sample-draws", args.sample_draws, 1),
-                               ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1)):
-        if value < least:
-            raise UserError(f"{flag} must be at least {least}, got {value}")
+    config.check_datasets(args.datasets)
+    check_at_least(("--seeds", args.seeds, 1), ("--sample-draws", args.sample_draws, 1), ("--n-eval", args.n_eval, 10),
+                   ("--epochs", args.epochs, 1))
     training = study.training_settings(args.epochs, args.width, args.subset, args.precision)
     for name in models:  # every value checked before anything trains
         config.make_config(name, training, strict=False)
@@ -346,15 +349,11 @@ def parse_fixed(model: str, pairs: list[str]) -> dict:
 
 
 def cmd_sweep(args) -> None:
-    from gan_lab import config, data, registry, study, sweep
+    from gan_lab import config, registry, study, sweep
 
     registry.get(args.model)  # an unknown name: one line listing the valid ones
-    for dataset in args.datasets:
-        if dataset not in data.DATASETS:
-            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
-    for flag, value, least in (("--trials", args.trials, 1), ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1)):
-        if value < least:
-            raise UserError(f"{flag} must be at least {least}, got {value}")
+    config.check_datasets(args.datasets)
+    check_at_least(("--trials", args.trials, 1), ("--n-eval", args.n_eval, 10), ("--epochs", args.epochs, 1))
     trials = sweep.draw_trials(args.model, args.trials, args.seed, parse_fixed(args.model, args.fix))
     budget = {"epochs": args.epochs, "subset": args.subset, "log_every": 50}
     for trial in trials:  # every drawn value checked before anything trains
@@ -399,10 +398,10 @@ def cmd_list(args) -> None:
 
 
 def cmd_data(args) -> None:
-    from gan_lab import data
+    from gan_lab import config, data
 
-    if args.dataset is not None and args.dataset not in data.DATASETS:
-        raise UserError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    if args.dataset is not None:
+        config.check_datasets([args.dataset])
     for name in [args.dataset] if args.dataset else data.DATASETS:
         for split in ("train", "test"):
             data.load_split(name, split, args.data_dir)  # downloads what is missing, checks every file

@@ -169,6 +169,15 @@ def make_config(model: str, overrides: dict, strict: bool = True) -> Config:
     return cfg
 
 
+def check_datasets(names) -> None:
+    """A one-line UserError naming the valid datasets if any of `names` is not one."""
+    from gan_lab import data
+
+    for name in names:
+        if name not in data.DATASETS:
+            raise UserError(f"unknown dataset {name!r}; valid datasets: {', '.join(data.DATASETS)}")
+
+
 def check_preset(model: str, preset: str | None) -> None:
     from gan_lab import registry
 
@@ -195,8 +204,7 @@ def total_steps(cfg: Config) -> int:
 def validate(cfg: Config) -> None:
     from gan_lab import data, registry
 
-    if cfg.dataset not in data.DATASETS:
-        raise UserError(f"unknown dataset {cfg.dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    check_datasets([cfg.dataset])
     for name, declared in run_settings().items():
         declared.check(name, getattr(cfg, name))
     for name, declared in registry.get(cfg.model).settings.items():

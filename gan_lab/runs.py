@@ -464,9 +464,7 @@ def finished_config(run_dir: Path) -> dict | None:
 def find_or_train(models, datasets, runs_dir: Path, settings: dict, data_dir=None, show_progress: bool = True) -> dict:
     """{(model, dataset): run directory}: the newest finished run of each under runs_dir, or a new run
     trained there with `settings` (those that apply to each model) where there is none."""
-    for dataset in datasets:
-        if dataset not in data.DATASETS:
-            raise UserError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(data.DATASETS)}")
+    config_lib.check_datasets(datasets)
     configs = {(model, dataset): config_lib.make_config(model, {**settings, "dataset": dataset}, strict=False)
                for dataset in datasets for model in models}  # every name and value checked before training
     found = {}
