@@ -80,8 +80,12 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     m, d = x.shape
 
     def kernel(a, b):
-        # Dot products in float32 (the cost); the cube and the sums in float64 (the precision).
-        return (np.asarray(a @ b.T, np.float64) / d + 1.0) ** 3
+        # Dot products in float32; the cube and the sums in float64 (the precision). The cube by two
+        # in-place products: np.power(k, 3) took 4x as long, and 300 kernels are most of a score's time.
+        k = np.asarray(a @ b.T, np.float64)
+        k /= d
+        k += 1.0
+        return k * k * k
 
     k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)
     # Unbiased: the diagonals k(x_i, x_i) are left out of the within-set means.
