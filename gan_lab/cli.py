@@ -168,9 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cmd.add_argument("--data-dir", default=None)
     sweep_cmd.add_argument("--no-progress", action="store_true")
 
-    report = commands.add_parser("report", help="a study's results page: tables and figures from its finished jobs")
+    report = commands.add_parser("report", help="a study's or a sweep's results page: tables and figures from its "
+                                 "finished jobs")
     report.add_argument("study_dir", help="the study's directory (experiments/compare_models.py writes "
-                        "experiments/out/compare/<setting>)")
+                        "experiments/out/compare/<setting>) or the sweep's (gan_lab sweep writes sweeps/<...>)")
     report.add_argument("--out", default=None, help="directory for report.md and its figures (default STUDY_DIR/report)")
     report.add_argument("--data-dir", default=None, help="dataset directory (the training images of the memorisation sheet)")
 
@@ -363,13 +364,16 @@ def cmd_sweep(args) -> None:
     jobs = study.shard(sweep.plan(trials, args.datasets), args.shard)
     results = sweep.run_sweep(sweep_dir, args.model, jobs, budget, args.seed, args.n_eval, args.data_dir,
                               show_progress=not args.no_progress)
-    print(f"{len(results)} jobs done in {sweep_dir} ({len(trials)} settings x {len(args.datasets)} datasets)")
+    print(f"{len(results)} jobs done in {sweep_dir} ({len(trials)} settings x {len(args.datasets)} datasets); "
+          f"its answers and pictures: python -m gan_lab report {sweep_dir}")
 
 
 def cmd_report(args) -> None:
-    from gan_lab import report
+    from gan_lab import report, sweep, sweep_report
 
-    print(f"wrote {report.write(Path(args.study_dir), args.out, args.data_dir)}")
+    directory = Path(args.study_dir)
+    page = (sweep_report if (directory / sweep.SWEEP_FILE).exists() else report).write(directory, args.out, args.data_dir)
+    print(f"wrote {page}")
 
 
 def cmd_serve(args) -> None:

@@ -49,3 +49,34 @@ def test_a_sweep_trains_each_setting_on_both_datasets_in_shards_and_never_twice(
     assert stamps == {run_dir: (run_dir / study.RESULT_FILE).stat().st_mtime_ns for run_dir in stamps}
     # Other settings in the same directory would mix two sweeps: refused, with what differs.
     assert cli.main([*argv[:-1], "batch_size=64"]) == 2 and "other settings" in capsys.readouterr().err
+
+    # Its answers and pictures, as a study's: `gan_lab report SWEEP_DIR`.
+    assert cli.main(["report", str(tmp_path), "--data-dir", str(data_dir)]) == 0
+    page = (tmp_path / "report" / "report.md").read_text()
+    assert "Sweep of vae-mlp" in page and "trial000" in page and "McNemar" in page
+    answers = json.loads((tmp_path / "report" / "answers.json").read_text())
+    assert answers["paired"]["pairs"] == 1 and all(d["settings"] == 1 for d in answers["per_dataset"].values())
+    for figure in ("sweep_vae-mlp-quality.png", "sweep_vae-mlp-samples.png"):
+        assert (tmp_path / "report" / figure).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
+    from gan_lab import sweep_report
+
+    def row(k, mnist_sigma, fashion_sigma, coverage=1.0):
+        return {"trial": f"trial{k:03d}", "settings": {}, **{
+            d: {"fd": 1.0, "class_coverage": coverage, "precision": 1, "recall": 1, "sigma": s,
+                "works": s <= 0.3 and coverage >= 1} for d, s in (("mnist", mnist_sigma), ("fashion-mnist", fashion_sigma))}}
+
+    # 10 settings: 8 work on MNIST, 3 on Fashion-MNIST; 5 work on MNIST only, none on Fashion-MNIST only.
+    sigmas = [(0.05, 0.1), (0.1, 0.2), (0.15, 0.25), (0.2, 0.5), (0.22, 0.6), (0.25, 0.7), (0.28, 0.8),
+              (0.29, 0.9), (0.5, 1.0), (0.6, 1.1)]
+    found = sweep_report.analyse([row(k, m, f) for k, (m, f) in enumerate(sigmas)])
+    assert found["per_dataset"]["mnist"]["works"] == 8 and found["per_dataset"]["fashion-mnist"]["works"] == 3
+    low, high = found["per_dataset"]["mnist"]["interval"]
+    assert low < 0.8 < high and 0.44 < low < 0.5 and 0.94 < high < 0.97  # Wilson's for 8 of 10
+    assert found["paired"] == {"pairs": 10, "both": 3, "mnist_only": 5, "fashion_only": 0, "neither": 2,
+                               "p_value": found["paired"]["p_value"]}
+    assert abs(found["paired"]["p_value"] - 2 * 0.5 ** 5) < 1e-12  # exact two-sided binomial, 5 of 5 discordant
+    assert abs(found["transfer"]["rho"] - 1.0) < 1e-12 and found["transfer"]["its_rank_on_fashion"] == 1
+    assert sweep_report.wilson(0, 10)[0] == 0.0 and sweep_report.wilson(10, 10)[1] == 1.0

@@ -1,0 +1,228 @@
+"""A sweep's answers (`gan_lab report SWEEP_DIR`): does MNIST forgive settings Fashion-MNIST does not?
+
+From the finished jobs' result.json files alone (gan_lab/sweep.py), per dataset:
+  * each setting's FD placed on the dataset's noise ladder (gan_lab.quality): its noise-equivalent
+    sigma, comparable across the two datasets, and whether it works (sigma <= quality.WORKS_SIGMA
+    and every class drawn);
+  * the fraction of settings that work, with a 95% Wilson interval over settings, and the spread of
+    sigma over settings;
+the paired comparison (both datasets saw the same setting and training seed): how often a setting
+works on MNIST and fails on Fashion-MNIST, and the reverse, with an exact two-sided binomial test on
+those discordant pairs (McNemar's); and the transfer of the best settings: Spearman's rho between a
+setting's MNIST sigma and its Fashion-MNIST sigma (95% bootstrap interval over settings), and where
+MNIST's best setting ranks among Fashion-MNIST's. Pictures: the distribution of sigma over settings
+on both datasets, and a sheet of samples of every setting on both datasets, marked works / fails.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.stats
+from matplotlib.figure import Figure  # not pyplot: files only, the importing program's backend is left alone
+
+from gan_lab import quality, study, sweep
+from gan_lab.errors import UserError
+
+DATASETS = ("mnist", "fashion-mnist")
+BOOTSTRAP_DRAWS = 2000
+
+
+def load_trials(sweep_dir: Path, data_dir=None) -> tuple[dict, list[dict]]:
+    """(the sweep's sweep.json, one row per trial with a finished job: {"trial", "settings", dataset:
+    {"fd", "class_coverage", "precision", "recall", "sigma", "works"}, ...})."""
+    sweep_dir = Path(sweep_dir)
+    path = sweep_dir / sweep.SWEEP_FILE
+    if not path.exists():
+        raise UserError(f"{sweep_dir} is not a sweep directory (no {sweep.SWEEP_FILE}); give the directory "
+                        "`gan_lab sweep` wrote, e.g. sweeps/<model>")
+    settings = json.loads(path.read_text())
+    rows = []
+    for index, drawn in enumerate(settings["trials"]):
+        row = {"trial": sweep.Trial(index, drawn).name, "settings": drawn}
+        for dataset in DATASETS:
+            result_path = sweep_dir / row["trial"] / study.Job(settings["model"], dataset, settings["seed"]).name / \
+                study.RESULT_FILE
+            if result_path.exists():
+                scores = json.loads(result_path.read_text())["scores"][0]
+                ladder = quality.noise_ladder(dataset, scores["n_generated"], data_dir)
+                sigma = quality.noise_equivalent(scores["fd"], ladder)
+                row[dataset] = {**{k: scores[k] for k in ("fd", "class_coverage", "precision", "recall")},
+                                "sigma": sigma, "works": quality.works(sigma, scores["class_coverage"])}
+        if any(dataset in row for dataset in DATASETS):
+            rows.append(row)
+    if not rows:
+        raise UserError(f"{sweep_dir} has no finished job yet; run the sweep first")
+    return settings, rows
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound at 0 and n, unlike the normal approximation)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def spearman_with_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
+    """(rho, 2.5th and 97.5th percentile of rho over bootstrap redraws of the settings)."""
+    x, y = np.asarray(x), np.asarray(y)
+    rho = float(scipy.stats.spearmanr(x, y)[0])
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(BOOTSTRAP_DRAWS):
+        pick = rng.integers(0, len(x), len(x))
+        if len(set(x[pick])) > 1 and len(set(y[pick])) > 1:
+            draws.append(scipy.stats.spearmanr(x[pick], y[pick])[0])
+    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (np.nan, np.nan)
+    return rho, float(low), float(high)
+
+
+def analyse(rows: list[dict]) -> dict:
+    """The answers, from load_trials' rows."""
+    found = {"per_dataset": {}}
+    for dataset in DATASETS:
+        done = [row[dataset] for row in rows if dataset in row]
+        works = sum(r["works"] for r in done)
+        sigmas = np.array([r["sigma"] for r in done])
+        found["per_dataset"][dataset] = {
+            "settings": len(done), "works": works, "fraction": works / len(done) if done else float("nan"),
+            "interval": wilson(works, len(done)),
+            "sigma_quartiles": tuple(np.percentile(sigmas, [25, 50, 75])) if len(done) else (np.nan,) * 3}
+    paired = [row for row in rows if all(dataset in row for dataset in DATASETS)]
+    mnist_only = sum(r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired)
+    fashion_only = sum(r["fashion-mnist"]["works"] and not r["mnist"]["works"] for r in paired)
+    discordant = mnist_only + fashion_only
+    found["paired"] = {
+        "pairs": len(paired), "both": sum(r["mnist"]["works"] and r["fashion-mnist"]["works"] for r in paired),
+        "mnist_only": mnist_only, "fashion_only": fashion_only,
+        "neither": sum(not r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired),
+        # McNemar's exact test: under "neither dataset is more forgiving" a discordant pair is a coin flip.
+        "p_value": float(scipy.stats.binomtest(mnist_only, discordant).pvalue) if discordant else 1.0}
+    if len(paired) >= 3:
+        mnist_sigma = [r["mnist"]["sigma"] for r in paired]
+        fashion_sigma = [r["fashion-mnist"]["sigma"] for r in paired]
+        rho, low, high = spearman_with_interval(mnist_sigma, fashion_sigma)
+        best = int(np.argmin(mnist_sigma))
+        found["transfer"] = {"rho": rho, "interval": (low, high), "best_on_mnist": paired[best]["trial"],
+                             "its_rank_on_fashion": int(scipy.stats.rankdata(fashion_sigma, method="min")[best]),
+                             "of": len(paired)}
+    return found
+
+
+def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
+    """Each setting's sigma on both datasets: the spread of quality over settings, paired by lines."""
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    for row in rows:
+        if all(dataset in row for dataset in DATASETS):
+            ax.plot([0, 1], [row[d]["sigma"] for d in DATASETS], color="grey", lw=0.6, alpha=0.6)
+    for x, dataset in enumerate(DATASETS):
+        values = [row[dataset] for row in rows if dataset in row]
+        jitter = np.random.default_rng(x).uniform(-0.06, 0.06, len(values))
+        ax.scatter(x + jitter, [v["sigma"] for v in values], c=["tab:green" if v["works"] else "tab:red" for v in values],
+                   s=18, zorder=3)
+        ax.boxplot([v["sigma"] for v in values], positions=[x], widths=0.3, showfliers=False)
+    ax.axhline(quality.WORKS_SIGMA, color="tab:red", lw=0.8, ls="--")
+    ax.set_xticks([0, 1], ["MNIST", "Fashion-MNIST"])
+    ax.set_ylabel("noise-equivalent sigma (lower is better)")
+    ax.set_title(f"{model}: quality over {len(rows)} settings (green: works)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, per_cell: int = 16) -> Path:
+    """One row per setting: `per_cell` samples on MNIST beside the same on Fashion-MNIST (the same
+    noise), titled with sigma and works / fails. Only settings whose runs are still on disk."""
+    import jax
+
+    from gan_lab import runs, sampling
+
+    cells = []
+    for row in rows:
+        pair = []
+        for dataset in DATASETS:
+            run_dir = Path(sweep_dir) / row["trial"] / study.Job(settings["model"], dataset, settings["seed"]).name
+            if dataset not in row or not (run_dir / "config.json").exists():
+                pair.append(None)
+                continue
+            run = runs.load_trained(run_dir)
+            images, _ = sampling.export_samples(run.model, run.state, jax.random.key(0), per_cell)  # the same noise
+            pair.append((images, row[dataset]))
+        cells.append((row["trial"], pair))
+    fig = Figure(figsize=(6, 1.6 * len(cells) + 0.6))
+    axes = fig.subplots(len(cells), 2, squeeze=False)
+    side = int(np.ceil(np.sqrt(per_cell)))
+    for (trial, pair), row_axes in zip(cells, axes):
+        for ax, dataset, cell in zip(row_axes, DATASETS, pair):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if cell is None:
+                ax.set_title(f"{trial} {dataset}: not run", fontsize=7)
+                continue
+            images, scores = cell
+            grid = np.zeros((side * 28, side * 28), np.uint8)
+            for i, image in enumerate(images[:side * side]):
+                grid[(i // side) * 28:(i // side + 1) * 28, (i % side) * 28:(i % side + 1) * 28] = image
+            ax.imshow(grid, cmap="gray", vmin=0, vmax=255)
+            verdict = "works" if scores["works"] else "fails"
+            ax.set_title(f"{trial} {dataset}: sigma {scores['sigma']:.2f}, {verdict}", fontsize=7,
+                         color="tab:green" if scores["works"] else "tab:red")
+    fig.suptitle(f"{settings['model']}: the same settings on both datasets")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _setting_text(drawn: dict) -> str:
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(drawn.items()))
+
+
+def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
+    """SWEEP_DIR/report/report.md with its figures; returns the page's path."""
+    settings, rows = load_trials(sweep_dir, data_dir)
+    out = Path(out) if out else Path(sweep_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    found = analyse(rows)
+    model = settings["model"]
+    lines = [f"# Sweep of {model}: does MNIST forgive settings that Fashion-MNIST does not?", "",
+             f"{len(rows)} settings drawn around {model}'s defaults (sweep seed {settings['seed']}), each trained on "
+             f"both datasets with the same budget ({_setting_text(settings['budget'])}) and training seed. A setting "
+             f"works when its noise-equivalent sigma is at most {quality.WORKS_SIGMA} and it draws every class "
+             "(gan_lab/quality.py, docs/quality.md#a-scale-for-both-datasets).", "",
+             "| dataset | settings | work | fraction (95% Wilson interval) | sigma quartiles |", "|---|---|---|---|---|"]
+    for dataset, d in found["per_dataset"].items():
+        lines.append(f"| {dataset} | {d['settings']} | {d['works']} | {d['fraction']:.2f} ({d['interval'][0]:.2f}, "
+                     f"{d['interval'][1]:.2f}) | {', '.join(f'{q:.2f}' for q in d['sigma_quartiles'])} |")
+    p = found["paired"]
+    lines += ["", f"Paired, over the {p['pairs']} settings run on both: works on both {p['both']}, on MNIST only "
+              f"{p['mnist_only']}, on Fashion-MNIST only {p['fashion_only']}, on neither {p['neither']} (McNemar's "
+              f"exact test on the discordant pairs: p = {p['p_value']:.3g})."]
+    if "transfer" in found:
+        t = found["transfer"]
+        lines += ["", f"Transfer: Spearman's rho between a setting's MNIST sigma and its Fashion-MNIST sigma "
+                  f"{t['rho']:.2f} (95% bootstrap interval over settings {t['interval'][0]:.2f} to "
+                  f"{t['interval'][1]:.2f}); MNIST's best setting ({t['best_on_mnist']}) ranks "
+                  f"{t['its_rank_on_fashion']} of {t['of']} on Fashion-MNIST."]
+    figure = distribution_plot(rows, model, out / f"sweep_{model}-quality.png")
+    lines += ["", f"![quality over settings]({figure.name})", "", "| trial | setting | " +
+              " | ".join(f"{d} FD | sigma | classes | works" for d in DATASETS) + " |",
+              "|---|---|" + "---|---|---|---|" * len(DATASETS)]
+    for row in rows:
+        cells = []
+        for dataset in DATASETS:
+            r = row.get(dataset)
+            cells.append(f"{r['fd']:.1f} | {r['sigma']:.2f} | {r['class_coverage']:.1f} | "
+                         f"{'yes' if r['works'] else 'no'}" if r else "– | – | – | –")
+        lines.append(f"| {row['trial']} | {_setting_text(row['settings'])} | " + " | ".join(cells) + " |")
+    sheet = sample_sheet(sweep_dir, settings, rows, out / f"sweep_{model}-samples.png")
+    lines += ["", f"![samples of every setting on both datasets]({sheet.name})", ""]
+    page = out / "report.md"
+    page.write_text("\n".join(lines))
+    (out / "answers.json").write_text(json.dumps(found, indent=1, default=float) + "\n")
+    return page
