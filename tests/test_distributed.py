@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from gan_lab import runs
+from tests.helpers import call_cli
 
 TRAIN = ["train", "dcgan", "--dataset", "mnist", "--width", "0.125", "--subset", "256", "--batch-size", "32",
          "--log-every", "1", "--devices", "2", "--no-progress"]
@@ -80,11 +81,13 @@ def samples(run_dir) -> np.ndarray:
     return np.asarray(run.model.sample(run.state, jax.random.key(5), 16))
 
 
-def test_two_processes_train_as_one_process_with_two_devices_and_resume_bit_for_bit(tmp_path, data_dir):
+def test_two_processes_train_as_one_process_and_resume_bit_for_bit(tmp_path, data_dir):
+    # The reference: the same command on one device, in this process (a third subprocess with 2
+    # devices cost ~20 s; tests/test_devices.py shows 2 devices in one process match 1 to the same tolerance).
     one = tmp_path / "one-process"
-    env = {**os.environ, "GAN_LAB_DATA": str(data_dir), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    subprocess.run([sys.executable, "-m", "gan_lab", *TRAIN, "--steps", "4", "--out", str(one)], env=env,
-                   check=True, capture_output=True, timeout=TIMEOUT)
+    one_device = [*TRAIN[:TRAIN.index("--devices")], "--devices", "1", *TRAIN[TRAIN.index("--devices") + 2:]]
+    result = call_cli(*one_device, "--steps", "4", "--out", one, env={"GAN_LAB_DATA": str(data_dir)})
+    assert result.returncode == 0, result.stderr[-3000:]
 
     two = tmp_path / "two-processes"
     results = train_two_processes([*TRAIN, "--steps", "4", "--checkpoint-every", "2", "--out", str(two)], data_dir)
@@ -92,8 +95,9 @@ def test_two_processes_train_as_one_process_with_two_devices_and_resume_bit_for_
     assert [r["step"] for r in runs.read_metrics(two)] == [1, 2, 3, 4]
     assert json.loads((two / "config.json").read_text())["config"]["devices"] == 2
     assert all("run saved in" in out for _, out, _ in results)
-    # The same sharded step: losses and samples of the two runs agree to float tolerance.
-    assert np.abs(losses(one) - losses(two)).max() < 1e-4
+    # The same step, its batch split over two processes: losses and samples agree to float tolerance
+    # (sums split across devices add in another order; tests/test_devices.py's bounds).
+    assert np.abs(losses(one) - losses(two)).max() < 5e-4
     assert np.abs(samples(one) - samples(two)).max() < 1e-3
 
     # Cut at step 2 (as a kill after that checkpoint leaves it), then resumed by both processes: bit
