@@ -83,11 +83,12 @@ def test_seeds_trained_together_match_seeds_trained_alone(data_dir):
         assert np.allclose(own, shared, atol=1e-4)
 
 
-def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir):
-    """A signal is raised between steps, after the step's record: the checkpoint a stop saves is never
-    newer than the last record (else the resumed run would never write that step's record)."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        pytest.skip("SIGTERM is ignored in this process")
+@pytest.mark.parametrize("signum", trainer.DEFERRED_SIGNALS, ids=lambda signum: signal.Signals(signum).name)
+def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir, signum):
+    """Each stopping signal is raised between steps, after the step's record: the checkpoint a stop saves
+    is never newer than the last record (else the resumed run would never write that step's record)."""
+    if signal.getsignal(signum) is signal.SIG_IGN:
+        pytest.skip(f"{signal.Signals(signum).name} is ignored in this process")
     images, labels = real_subset(data_dir, "mnist", 256)
     cfg = tiny_config("dcgan", epochs=1, log_every=1)
     model = registry.get("dcgan").build(cfg)
@@ -96,7 +97,7 @@ def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir):
     def on_log(step, epoch, values, steps_per_sec):
         logged.append(step)
         if step == 3:
-            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the loop is between log and save
+            os.kill(os.getpid(), signum)  # arrives while the loop is between log and save
 
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(model, cfg, images, labels, on_log=on_log, on_interrupt=lambda loop: saved.append(int(loop.step)),
