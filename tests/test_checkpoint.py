@@ -160,9 +160,10 @@ def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(stra
 
 def test_resume_with_a_config_that_matters_names_the_field(straight_and_resumed, data_dir):
     a, _ = straight_and_resumed
-    result = run_cli("train", "--resume", str(a), "--batch-size", "16", env={"GAN_LAB_DATA": str(data_dir)})
+    # In this process: refused before any checkpoint is read (a real process's one line: tests/test_cli.py).
+    result = call_cli("train", "--resume", str(a), "--batch-size", "16", env={"GAN_LAB_DATA": str(data_dir)})
     assert_one_line_error(result, "batch_size=16", "batch_size=32")
-    result = run_cli("train", "cgan", "--resume", str(a), env={"GAN_LAB_DATA": str(data_dir)})
+    result = call_cli("train", "cgan", "--resume", str(a), env={"GAN_LAB_DATA": str(data_dir)})
     assert_one_line_error(result, "model='cgan'", "model='dcgan'")
 
 
