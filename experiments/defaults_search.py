@@ -58,6 +58,9 @@ CANDIDATES = {
         "adam": {**ADAM},  # the PyTorch collection's
         "adam-1critic": {**ADAM, "n_critic": 1},  # round 2: G at 5x overtook the critic (D's loss > 0)
         "adam-1critic-d4x": {"lr": 4e-4, "b1": 0.5, "b2": 0.999, "n_critic": 1, "g_lr_scale": 0.25},  # TTUR's way
+        # round 3: wgan's critic learned once it had BatchNorm, which the penalty rules out here; the
+        # paper's recommended drop-in, LayerNorm, with the current default's schedule
+        "adam-1critic-layernorm": {**ADAM, "n_critic": 1, "critic_norm": "layer"},
     },
     "dragan": {
         "gp0.25": {"gp_weight": 0.25},  # the collections' weight (here on the logit, as TF's)

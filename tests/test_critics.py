@@ -56,8 +56,8 @@ def test_penalty_is_zero_for_a_unit_norm_linear_critic_and_scales_with_lambda(re
 
 
 def test_gradient_norms_are_each_samples_own_over_all_its_pixels(real):
-    """On a real WGAN-GP critic (no BatchNorm), the summed-output gradient's per-sample norms equal each
-    sample's own gradient norm, computed one sample at a time."""
+    """On a real WGAN-GP critic (LayerNorm: per image), the summed-output gradient's per-sample norms
+    equal each sample's own gradient norm, computed one sample at a time."""
     critic = wgan.make_critic(tiny_config("wgan-gp"), nnx.Rngs(0))
     graphdef, params, rest = nets.split_module(critic)
 
@@ -95,16 +95,17 @@ def test_dragan_points_lie_within_half_a_std_above_the_real_images_with_one_alph
     assert per_sample_mean.min() < 0.2 and per_sample_mean.max() > 0.8
 
 
-@pytest.mark.parametrize("name, overrides, batch_norm", [
-    ("wgan-gp", {}, False),  # the penalty needs each image's own gradient
-    ("wgan", {}, True),  # BatchNorm by default (experiments/results/defaults_search.md), as the collections
-    ("wgan", {"critic_norm": "none"}, False),
+@pytest.mark.parametrize("name, overrides, norm", [
+    ("wgan-gp", {}, "layer"),  # LayerNorm: each image normalised alone, so the penalty stays per image
+    ("wgan-gp", {"preset": "paper"}, "none"),
+    ("wgan", {}, "batch"),  # BatchNorm by default (experiments/results/defaults_search.md), as the collections
+    ("wgan", {"critic_norm": "none"}, "none"),
 ])
-def test_which_wgan_critics_have_batchnorm(name, overrides, batch_norm):
+def test_which_wgan_critics_normalise_and_how(name, overrides, norm):
     state = registry.get(name).build(tiny_config(name, **overrides)).init(jax.random.key(0))
-    layers = {"conv1", "conv2", "fc1", "fc2"} | ({"bn2", "bn3"} if batch_norm else set())
+    layers = {"conv1", "conv2", "fc1", "fc2"} | ({"bn2", "bn3"} if norm != "none" else set())
     assert set(state.d_params) == layers
-    assert bool(jax.tree.leaves(state.d_rest)) == batch_norm  # running statistics only with BatchNorm
+    assert bool(jax.tree.leaves(state.d_rest)) == (norm == "batch")  # running statistics only with BatchNorm
     assert set(state.d_params["fc2"]) == {"kernel"}
 
 

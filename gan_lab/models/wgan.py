@@ -51,8 +51,8 @@ OPTIMIZER = Setting("rmsprop", "WGAN: both nets' optimiser: rmsprop (the paper's
 
 
 CRITIC_NORM = Setting("batch", "WGAN: the critic's normalisation: batch (BatchNorm, as both collections and the "
-                      "authors' code; its scales are clipped like every weight) or none",
-                      choices=("none", "batch"), search=one_of("none", "batch"))
+                      "authors' code; its scales are clipped like every weight), layer (LayerNorm) or none",
+                      choices=("batch", "layer", "none"), search=one_of("batch", "layer", "none"))
 
 
 def optimizer(cfg, lr: float) -> optax.GradientTransformation:
@@ -74,12 +74,11 @@ def wasserstein_g_loss(fake_out, batch, extra):
 
 
 def make_critic(cfg, rngs):
-    """nets.Discriminator with BatchNorm for WGAN's --critic-norm batch, else without; without its output bias:
+    """nets.Discriminator with the normalisation --critic-norm names (BatchNorm, LayerNorm or none), without its output bias:
     a constant shifts D(x) and D(G(z)) alike, so it cancels in both Wasserstein losses and in the
     gradient penalty; its gradient is exactly 0 and it would stay at its initial 0 forever."""
-    # WGAN-GP has no critic_norm: its penalty is per-image gradients, which BatchNorm would mix.
-    batch_norm = getattr(cfg, "critic_norm", "none") == "batch"
-    critic = nets.Discriminator(1, cfg.width, rngs=rngs, batch_norm=batch_norm)
+    norm = cfg.critic_norm  # WGAN-GP's choices leave batch out: its penalty needs each image's own gradient
+    critic = nets.Discriminator(1, cfg.width, rngs=rngs, batch_norm=norm == "batch", layer_norm=norm == "layer")
     critic.fc2.use_bias, critic.fc2.bias = False, None
     return critic
 
