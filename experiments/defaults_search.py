@@ -76,6 +76,8 @@ CANDIDATES = {
         # collection's gamma 1
         "gamma0.75-2e-4-k0.05": {"gamma": 0.75, "lr": 2e-4, "lambda_k": 0.05},
         "gamma1-2e-4-k0.01": {"gamma": 1.0, "lr": 2e-4, "lambda_k": 0.01},
+        # round 4: wgan's critic learned once it had the collections' BatchNorm; the same for D here
+        "gamma0.75-2e-4-k0.01-bn": {"gamma": 0.75, "lr": 2e-4, "lambda_k": 0.01, "d_norm": "batch"},
     },
     "ebgan": {
         "g5x": {"g_lr_scale": 5.0},  # the TF collection's G rate
