@@ -129,7 +129,7 @@ def figure(results: dict) -> None:
     rho_fd = stats.spearmanr(*[[results[d][name]["fd"] for name in DEGRADATIONS] for d in DATASETS])[0]
     rho_sigma = stats.spearmanr(*[[results[d][name]["sigma"] for name in DEGRADATIONS] for d in DATASETS])[0]
     axes[0].set_title(f"raw FD: Spearman rho {rho_fd:.2f}")
-    axes[1].set_title(f"noise-equivalent sigma: rho {rho_sigma:.2f} (red lines: the "works" bound)")
+    axes[1].set_title(f"noise-equivalent sigma: rho {rho_sigma:.2f} (red lines: the 'works' bound)")
     fig.suptitle("The same degradations of real images, scored on both datasets")
     fig.tight_layout()
     FIGURE.parent.mkdir(exist_ok=True)
@@ -175,6 +175,8 @@ def main() -> None:
                     references.append(f"dcgan after {round(point['epochs'])} epoch(s) on {dataset}: FD {point['fd']:.1f}, "
                                       f"sigma {sigma:.2f}")
     figure(results)
+    reference_lines = "\n".join(f"- {line}" for line in references) or \
+        "- (no learning curves of dcgan here: run experiments/learning_curves.py first)"
     write_result(RESULTS, f"""# The noise-equivalent scale on hand-made degraded sets
 
 Written by `python experiments/quality_scale.py --n {args.n}`: {args.n:,} training images per set, each
@@ -197,7 +199,7 @@ evaluator's class coverage; works: sigma <= {quality.WORKS_SIGMA} and every clas
   {len(DEGRADATIONS)}.
 
 Where the reference model falls on the same ladders (its learning curves, width 0.5, 5,000 samples):
-{chr(10).join("- " + line for line in references) or "- (no learning curves of dcgan here: run experiments/learning_curves.py)"}
+{reference_lines}
 
 ![The degraded sets on both datasets, raw FD and sigma](../../samples/quality_scale.png)
 """)

@@ -147,3 +147,10 @@ def test_python_snippets_run(page, code, data_dir, tmp_path, monkeypatch, capsys
     monkeypatch.setenv("GAN_LAB_DATA", str(data_dir))
     exec(compile(code, f"{page_id(page)} (python block)", "exec"), {"__name__": "__docs__"})  # noqa: S102
     assert capsys.readouterr().out  # the blocks print what they show
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "experiments").glob("*.py")), ids=lambda path: path.name)
+def test_every_experiment_script_at_least_compiles(script):
+    """The experiments write the docs' numbers but mostly run outside the suite; a syntax error in one
+    (an f-string quote, say) would otherwise surface only when someone reruns it."""
+    compile(script.read_text(), str(script), "exec")
