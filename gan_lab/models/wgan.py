@@ -84,7 +84,7 @@ def make_critic(cfg, rngs):
 
 
 def critic_parts(cfg, g_tx, d_tx, **regulariser) -> GANParts:
-    """WGAN's and WGAN-GP's shared parts: the infoGAN G, a critic without sigmoid (BatchNorm: see make_critic), the
+    """WGAN's and WGAN-GP's shared parts: the infoGAN G, a critic without sigmoid (its normalisation: make_critic), the
     Wasserstein losses, cfg.n_critic critic updates per step; `regulariser` is constrain_d= or penalty=."""
     return GANParts(
         make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
