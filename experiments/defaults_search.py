@@ -14,6 +14,13 @@ test set. The paper settings' row and the dcgan reference are the same job (seed
 sample seed 0) of the kept study, experiments/results/compare_models.json (compare_models.py), which
 is the same computation. A candidate "learns" when it draws every class (class coverage 1.0) and its
 FD is at most 2x dcgan's at the same budget (issue 26's bar). Writes experiments/results/defaults_search.md.
+
+A candidate's settings go over the model's defaults as they were when it ran. Until this search
+changed them, those were the papers' settings (now each model's `--preset paper`), and the critics
+of wgan and wgan-gp had no normalisation (`--critic-norm` did not exist). So a fresh rerun of an
+early candidate, over today's defaults, is another setting. To redo one as it ran, add
+{"preset": "paper"} to it, and {"critic_norm": "none"} for wgan. The kept results
+(experiments/results/defaults_search.json) record each candidate as it ran.
 """
 
 from __future__ import annotations
@@ -125,7 +132,9 @@ def table() -> str:
         f"{N_EVAL:,} samples scored against the test set. A setting learns when it draws every class (coverage "
         f"1.0) and its FD is at most {FD_BAR:g}x dcgan's (MNIST {dcgan['mnist']:.1f}, Fashion-MNIST "
         f"{dcgan['fashion-mnist']:.1f}, the kept study's seed 0). \"paper\" rows are the kept study's seed-0 jobs "
-        "(compare_models.py). Command: `python experiments/defaults_search.py`.",
+        "(compare_models.py). Command: `python experiments/defaults_search.py`. Each candidate went over the model's "
+        "defaults of the day it ran: the paper's (now `--preset paper`) until the search changed them, and "
+        "critics without normalisation before `--critic-norm` (the script's docstring says how to redo one).",
         "",
         "| model | setting | over the paper's | dataset | FD ↓ | x dcgan | coverage ↑ | precision ↑ | recall ↑ | "
         "learns | min/job |",
