@@ -15,12 +15,9 @@ sample seed 0) of the kept study, experiments/results/compare_models.json (compa
 is the same computation. A candidate "learns" when it draws every class (class coverage 1.0) and its
 FD is at most 2x dcgan's at the same budget (issue 26's bar). Writes experiments/results/defaults_search.md.
 
-A candidate's settings go over the model's defaults as they were when it ran. Until this search
-changed them, those were the papers' settings (now each model's `--preset paper`), and the critics
-of wgan and wgan-gp had no normalisation (`--critic-norm` did not exist). So a fresh rerun of an
-early candidate, over today's defaults, is another setting. To redo one as it ran, add
-{"preset": "paper"} to it, and {"critic_norm": "none"} for wgan. The kept results
-(experiments/results/defaults_search.json) record each candidate as it ran.
+A candidate's settings go over the paper's (each model's `--preset paper`), which were the models'
+defaults when the search began, with wgan's critic without normalisation as it then was (PINNED):
+a rerun redoes what ran, whatever today's defaults are.
 """
 
 from __future__ import annotations
@@ -94,14 +91,20 @@ CANDIDATES = {
 }
 
 
-def training(candidate: dict) -> dict:
-    return {**study.training_settings(EPOCHS, WIDTH, None), **candidate}
+# What every candidate goes over: the paper's settings (each model's `--preset paper`, its defaults
+# when the search began), with the critics as they then were; so a rerun redoes what ran.
+OVER = {"preset": "paper"}
+PINNED = {"wgan": {"critic_norm": "none"}}  # wgan's paper preset keeps today's BatchNorm critic
+
+
+def training(model: str, candidate: dict) -> dict:
+    return {**study.training_settings(EPOCHS, WIDTH, None), **OVER, **PINNED.get(model, {}), **candidate}
 
 
 def run_candidate(model: str, name: str, show_progress: bool) -> dict:
     """The candidate's result per dataset, training and scoring what is not finished."""
     jobs = study.plan([model], DATASETS, [SEED])
-    results = study.run_study(OUT / model / name, jobs, training(CANDIDATES[model][name]), N_EVAL, SAMPLE_SEEDS,
+    results = study.run_study(OUT / model / name, jobs, training(model, CANDIDATES[model][name]), N_EVAL, SAMPLE_SEEDS,
                               show_progress=show_progress)
     return {job.dataset: result for job, result in results.items()}
 
@@ -132,9 +135,8 @@ def table() -> str:
         f"{N_EVAL:,} samples scored against the test set. A setting learns when it draws every class (coverage "
         f"1.0) and its FD is at most {FD_BAR:g}x dcgan's (MNIST {dcgan['mnist']:.1f}, Fashion-MNIST "
         f"{dcgan['fashion-mnist']:.1f}, the kept study's seed 0). \"paper\" rows are the kept study's seed-0 jobs "
-        "(compare_models.py). Command: `python experiments/defaults_search.py`. Each candidate went over the model's "
-        "defaults of the day it ran: the paper's (now `--preset paper`) until the search changed them, and "
-        "critics without normalisation before `--critic-norm` (the script's docstring says how to redo one).",
+        "(compare_models.py). Command: `python experiments/defaults_search.py`. Each candidate goes over the paper's "
+        "settings (`--preset paper`; for wgan also `--critic-norm none`, its critic when the search began).",
         "",
         "| model | setting | over the paper's | dataset | FD ↓ | x dcgan | coverage ↑ | precision ↑ | recall ↑ | "
         "learns | min/job |",
