@@ -23,7 +23,7 @@ import numpy as np
 import scipy.stats
 from matplotlib.figure import Figure  # not pyplot: files only, the importing program's backend is left alone
 
-from gan_lab import quality, study, sweep
+from gan_lab import quality, report, study, sweep
 from gan_lab.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -71,15 +71,11 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def spearman_with_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
     """(rho, 2.5th and 97.5th percentile of rho over bootstrap redraws of the settings)."""
     x, y = np.asarray(x), np.asarray(y)
-    rho = float(scipy.stats.spearmanr(x, y)[0])
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(BOOTSTRAP_DRAWS):
-        pick = rng.integers(0, len(x), len(x))
-        if len(set(x[pick])) > 1 and len(set(y[pick])) > 1:
-            draws.append(scipy.stats.spearmanr(x[pick], y[pick])[0])
+    picks = (rng.integers(0, len(x), len(x)) for _ in range(BOOTSTRAP_DRAWS))
+    draws = [rho for rho in (report.spearman(x[pick], y[pick]) for pick in picks) if not np.isnan(rho)]  # no spread: no rho
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (np.nan, np.nan)
-    return rho, float(low), float(high)
+    return report.spearman(x, y), float(low), float(high)
 
 
 def analyse(rows: list[dict]) -> dict:
