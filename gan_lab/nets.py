@@ -257,27 +257,30 @@ class Generator(nnx.Module):
 class Discriminator(nnx.Module):
     """x (B, 28, 28, C) -> conv 64-LReLU -> conv 128-BN-LReLU -> FC1024-BN-LReLU -> FC1 (a logit).
 
-    batch_norm=False drops both BatchNorms (a WGAN critic's gradient penalty is per sample, which a
-    batch-normalised critic breaks; Gulrajani et al. 2017, sec. 4); layer_norm=True puts LayerNorm in
+    norm="none" drops both BatchNorms (a WGAN critic's gradient penalty is per sample, which a
+    batch-normalised critic breaks; Gulrajani et al. 2017, sec. 4); norm="layer" puts LayerNorm in
     their place (each image normalised over its own features: the drop-in the WGAN-GP paper
     recommends). `features` returns the FC1024 activations as well, for variants that put another
     head on them (ACGAN, infoGAN).
     """
 
-    def __init__(self, in_channels: int, width: float, rngs: nnx.Rngs, batch_norm: bool = True,
-                 layer_norm: bool = False):
+    def __init__(self, in_channels: int, width: float, rngs: nnx.Rngs, norm: str = "batch"):
         c14, c7, fc = channels(64, width), channels(128, width), channels(1024, width)
 
-        def norm(n, axes):
-            if layer_norm:  # over an image's (H, W, C) or its features, a scale and offset per channel
+        def normalisation(n, axes):
+            if norm == "layer":  # over an image's (H, W, C) or its features, a scale and offset per channel
                 return nnx.LayerNorm(n, reduction_axes=axes, epsilon=1e-5, rngs=rngs)
-            return batch_norm_layer(n, rngs) if batch_norm else None
+            if norm == "batch":
+                return batch_norm_layer(n, rngs)
+            if norm != "none":
+                raise ValueError(f"norm must be batch, layer or none, not {norm!r}")
+            return None
 
         # Built in this order: each layer's initial weights come from the next keys of `rngs`. bn2 and
         # bn3 hold whichever normalisation there is (the names checkpoints already use).
         self.conv1 = conv_down(in_channels, c14, rngs)
-        self.conv2, self.bn2 = conv_down(c14, c7, rngs), norm(c7, (-3, -2, -1))
-        self.fc1, self.bn3 = dense(7 * 7 * c7, fc, rngs), norm(fc, (-1,))
+        self.conv2, self.bn2 = conv_down(c14, c7, rngs), normalisation(c7, (-3, -2, -1))
+        self.fc1, self.bn3 = dense(7 * 7 * c7, fc, rngs), normalisation(fc, (-1,))
         self.fc2 = dense(fc, 1, rngs)
 
     def __call__(self, x, train: bool, groups: int = 1, features: bool = False):

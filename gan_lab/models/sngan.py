@@ -37,10 +37,10 @@ D_LAYERS = ("conv1", "conv2", "fc1", "fc2")  # every weight of nets.Discriminato
 
 
 def spectral_norm_discriminator(width: float, rngs: nnx.Rngs) -> nets.Discriminator:
-    """nets.Discriminator(batch_norm=False) with each layer wrapped in nnx.SpectralNorm: the same
+    """nets.Discriminator(norm="none") with each layer wrapped in nnx.SpectralNorm: the same
     forward pass and initial weights, every weight normalised. (A wrapped layer is called as the
     plain one was, so the Discriminator's code is reused unchanged.)"""
-    discriminator = nets.Discriminator(1, width, rngs, batch_norm=False)
+    discriminator = nets.Discriminator(1, width, rngs, norm="none")
     for name in D_LAYERS:
         setattr(discriminator, name, nnx.SpectralNorm(getattr(discriminator, name), rngs=rngs))
     return discriminator

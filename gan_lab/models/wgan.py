@@ -77,8 +77,8 @@ def make_critic(cfg, rngs):
     """nets.Discriminator with the normalisation --critic-norm names (BatchNorm, LayerNorm or none), without its output bias:
     a constant shifts D(x) and D(G(z)) alike, so it cancels in both Wasserstein losses and in the
     gradient penalty; its gradient is exactly 0 and it would stay at its initial 0 forever."""
-    norm = cfg.critic_norm  # WGAN-GP's choices leave batch out: its penalty needs each image's own gradient
-    critic = nets.Discriminator(1, cfg.width, rngs=rngs, batch_norm=norm == "batch", layer_norm=norm == "layer")
+    # WGAN-GP's --critic-norm choices leave batch out: its penalty needs each image's own gradient.
+    critic = nets.Discriminator(1, cfg.width, rngs=rngs, norm=cfg.critic_norm)
     critic.fc2.use_bias, critic.fc2.bias = False, None
     return critic
 
