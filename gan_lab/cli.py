@@ -170,9 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="a study's or a sweep's results page: tables and figures from its "
                                  "finished jobs")
-    report.add_argument("study_dir", help="the study's directory (experiments/compare_models.py writes "
-                        "experiments/out/compare/<setting>) or the sweep's (gan_lab sweep writes sweeps/<...>)")
-    report.add_argument("--out", default=None, help="directory for report.md and its figures (default STUDY_DIR/report)")
+    report.add_argument("study_dir", nargs="+", help="the study's directory (experiments/compare_models.py writes "
+                        "experiments/out/compare/<setting>) or the sweep's (gan_lab sweep writes sweeps/<...>); "
+                        "several sweeps (one per model) also get one page pooling them")
+    report.add_argument("--out", default=None, help="directory for report.md and its figures (default STUDY_DIR/report; "
+                        "for several sweeps, the pooled page's, default report/ beside the first)")
     report.add_argument("--data-dir", default=None, help="dataset directory (the training images of the memorisation sheet)")
 
     serve = commands.add_parser("serve", help="explore trained runs in the browser (needs the serve extra)")
@@ -371,8 +373,17 @@ def cmd_sweep(args) -> None:
 def cmd_report(args) -> None:
     from gan_lab import report, sweep, sweep_report
 
-    directory = Path(args.study_dir)
-    page = (sweep_report if (directory / sweep.SWEEP_FILE).exists() else report).write(directory, args.out, args.data_dir)
+    directories = [Path(name) for name in args.study_dir]
+    if len(directories) == 1:
+        directory = directories[0]
+        page = (sweep_report if (directory / sweep.SWEEP_FILE).exists() else report).write(directory, args.out,
+                                                                                            args.data_dir)
+    else:
+        not_sweeps = [str(d) for d in directories if not (d / sweep.SWEEP_FILE).exists()]
+        if not_sweeps:
+            raise UserError(f"{', '.join(not_sweeps)}: not a sweep directory (no {sweep.SWEEP_FILE}); several "
+                            "directories are pooled only when each is a sweep; report a study alone")
+        page = sweep_report.write_pooled(directories, args.out or directories[0].parent / "report", args.data_dir)
     print(f"wrote {page}")
 
 

@@ -17,6 +17,7 @@ on both datasets, and a sheet of samples of every setting on both datasets, mark
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,44 @@ def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, 
     return path
 
 
+def mcnemar_power(pairs: int, mnist_only: float, fashion_only: float, alpha: float = 0.05) -> float:
+    """Probability that McNemar's exact two-sided test rejects "neither dataset is more forgiving" at
+    level `alpha`, over `pairs` settings of which a fraction `mnist_only` work on MNIST alone and
+    `fashion_only` on Fashion-MNIST alone. Exact: the discordant count d ~ Binomial(pairs, mnist_only +
+    fashion_only), then MNIST's share of them ~ Binomial(d, mnist_only / (mnist_only + fashion_only))."""
+    discordant_rate = mnist_only + fashion_only
+    if discordant_rate == 0:
+        return 0.0
+    share = mnist_only / discordant_rate
+    power = 0.0
+    for d in range(1, pairs + 1):
+        b = np.arange(d + 1)
+        # binomtest(b, d)'s two-sided p-value: Binomial(d, 1/2) is symmetric, so twice the smaller tail.
+        p_values = np.minimum(1.0, 2 * scipy.stats.binom.cdf(np.minimum(b, d - b), d, 0.5))
+        power += scipy.stats.binom.pmf(d, pairs, discordant_rate) * \
+            scipy.stats.binom.pmf(b[p_values < alpha], d, share).sum()
+    return float(power)
+
+
+def pooled(found_by_model: dict[str, dict]) -> dict:
+    """Several models' analyse() answers as one paired comparison. Under "neither dataset is more
+    forgiving", each discordant pair of every model is a coin flip, so the discordant pairs of all
+    models add up into one exact McNemar test (stratified by model, no assumption that the models
+    share a rate)."""
+    paired = [found["paired"] for found in found_by_model.values()]
+    total = {key: sum(p[key] for p in paired) for key in ("pairs", "both", "mnist_only", "fashion_only", "neither")}
+    discordant = total["mnist_only"] + total["fashion_only"]
+    total["p_value"] = float(scipy.stats.binomtest(total["mnist_only"], discordant).pvalue) if discordant else 1.0
+    per_dataset = {}
+    for dataset in DATASETS:
+        settings = sum(found["per_dataset"][dataset]["settings"] for found in found_by_model.values())
+        works = sum(found["per_dataset"][dataset]["works"] for found in found_by_model.values())
+        per_dataset[dataset] = {"settings": settings, "works": works,
+                                "fraction": works / settings if settings else float("nan"),
+                                "interval": wilson(works, settings)}
+    return {"per_dataset": per_dataset, "paired": total}
+
+
 def _setting_text(drawn: dict) -> str:
     return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(drawn.items()))
 
@@ -221,4 +260,98 @@ def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     page = out / "report.md"
     page.write_text("\n".join(lines))
     (out / "answers.json").write_text(json.dumps(found, indent=1, default=float) + "\n")
+    return page
+
+
+# The effects the pooled page states its power for: (works on MNIST only, on Fashion-MNIST only), as
+# fractions of settings. The first is the founding claim's picture (MNIST forgives many settings that
+# Fashion-MNIST exposes, rarely the reverse), the second a milder version of it.
+POWER_EFFECTS = ((0.30, 0.05), (0.20, 0.05))
+
+
+def quadrant_plot(rows_by_model: dict[str, list[dict]], path: Path) -> Path:
+    """Every setting of every model as one point: its MNIST sigma against its Fashion-MNIST sigma, with
+    the works threshold on both axes, so the four quadrants are the paired verdicts (filled: every
+    class drawn on both datasets; hollow: a class missing on one, which fails it whatever its sigma)."""
+    fig = Figure(figsize=(6, 5.5))
+    ax = fig.subplots()
+    colours = dict(zip(rows_by_model, ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink")))
+    highest = quality.WORKS_SIGMA * 2
+    for model, rows in rows_by_model.items():
+        paired = [row for row in rows if all(dataset in row for dataset in DATASETS)]
+        for every_class in (True, False):
+            points = [row for row in paired if (min(row[d]["class_coverage"] for d in DATASETS) >= 1.0) == every_class]
+            if points:
+                x, y = [r["mnist"]["sigma"] for r in points], [r["fashion-mnist"]["sigma"] for r in points]
+                highest = max(highest, *x, *y)
+                ax.scatter(x, y, s=28, label=model if every_class else None, zorder=3,
+                           facecolors=colours[model] if every_class else "none", edgecolors=colours[model])
+    ax.axvline(quality.WORKS_SIGMA, color="grey", lw=0.8, ls="--")
+    ax.axhline(quality.WORKS_SIGMA, color="grey", lw=0.8, ls="--")
+    ax.plot([0, highest], [0, highest], color="grey", lw=0.5, ls=":")
+    for x, y, text in ((0.02, 0.98, "works on MNIST only"), (0.98, 0.02, "works on Fashion-MNIST only"),
+                       (0.02, 0.02, "works on both"), (0.98, 0.98, "works on neither")):
+        ax.text(x, y, text, transform=ax.transAxes, fontsize=8, color="grey",
+                ha="left" if x < 0.5 else "right", va="top" if y > 0.5 else "bottom")
+    ax.set_xlim(0, highest * 1.05)
+    ax.set_ylim(0, highest * 1.05)
+    ax.set_xlabel("MNIST: noise-equivalent sigma (lower is better)")
+    ax.set_ylabel("Fashion-MNIST: noise-equivalent sigma")
+    ax.set_title("The same setting on both datasets\n(dashed: the works threshold; hollow: a class missing)", fontsize=10)
+    ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def write_pooled(sweep_dirs: list[Path], out: Path, data_dir=None) -> Path:
+    """One page over several models' sweeps (each also gets its own page): per model and pooled, the
+    fraction of settings that work on each dataset, the paired verdicts with McNemar's exact test,
+    the test's power at this many pairs, and the quadrant picture. Returns the page's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    found_by_model, rows_by_model, pages = {}, {}, {}
+    for sweep_dir in sweep_dirs:
+        settings, rows = load_trials(sweep_dir, data_dir)
+        model = settings["model"]
+        if model in found_by_model:
+            raise UserError(f"two sweeps of {model} given ({sweep_dir}); pool one sweep per model")
+        found_by_model[model], rows_by_model[model] = analyse(rows), rows
+        pages[model] = write(sweep_dir, data_dir=data_dir)
+    total = pooled(found_by_model)
+    lines = ["# Does MNIST forgive settings that Fashion-MNIST does not? Every model's sweep", "",
+             "Each sweep draws settings around one model's defaults and trains each on both datasets with the same "
+             f"budget and training seed. A setting works when its noise-equivalent sigma is at most {quality.WORKS_SIGMA} "
+             "and it draws every class (gan_lab/quality.py).", "",
+             "| model | settings paired | works on MNIST (95% interval) | works on Fashion-MNIST (95% interval) | "
+             "both | MNIST only | Fashion-MNIST only | neither | McNemar p | Spearman rho (95% interval) | its page |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def fraction(d):
+        return f"{d['works']}/{d['settings']} = {d['fraction']:.2f} ({d['interval'][0]:.2f}, {d['interval'][1]:.2f})"
+
+    for model, found in found_by_model.items():
+        p, t = found["paired"], found.get("transfer")
+        rho = f"{t['rho']:.2f} ({t['interval'][0]:.2f}, {t['interval'][1]:.2f})" if t else "–"
+        lines.append(f"| {model} | {p['pairs']} | {fraction(found['per_dataset']['mnist'])} | "
+                     f"{fraction(found['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
+                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | {rho} | "
+                     f"[{model}]({os.path.relpath(pages[model], out)}) |")
+    p = total["paired"]
+    lines.append(f"| **all** | {p['pairs']} | {fraction(total['per_dataset']['mnist'])} | "
+                 f"{fraction(total['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
+                 f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | – | |")
+    powers = [(effect, mcnemar_power(p["pairs"], *effect)) for effect in POWER_EFFECTS]
+    lines += ["", "The pooled test adds every model's discordant pairs: under \"neither dataset is more forgiving\" "
+              "each one is a coin flip, whatever its model's rate. "
+              f"With {p['pairs']} pairs its power at the 5% level is " +
+              " and ".join(f"{power:.2f} if {a:.0%} of settings worked on MNIST only and {b:.0%} on Fashion-MNIST only"
+                           for (a, b), power in powers) + " (sweep_report.mcnemar_power, exact).", "",
+              f"![every setting on both datasets]({quadrant_plot(rows_by_model, out / 'sweeps-quadrant.png').name})", ""]
+    page = out / "report.md"
+    page.write_text("\n".join(lines))
+    (out / "answers.json").write_text(json.dumps({"models": found_by_model, "pooled": total,
+                                                  "power": [{"mnist_only": a, "fashion_only": b, "power": power}
+                                                            for (a, b), power in powers]},
+                                                 indent=1, default=float) + "\n")
     return page

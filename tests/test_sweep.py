@@ -80,3 +80,80 @@ def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
     assert abs(found["paired"]["p_value"] - 2 * 0.5 ** 5) < 1e-12  # exact two-sided binomial, 5 of 5 discordant
     assert abs(found["transfer"]["rho"] - 1.0) < 1e-12 and found["transfer"]["its_rank_on_fashion"] == 1
     assert sweep_report.wilson(0, 10)[0] == 0.0 and sweep_report.wilson(10, 10)[1] == 1.0
+
+
+def test_mcnemar_power_is_the_simulated_rejection_rate_and_keeps_its_level():
+    import numpy as np
+    import scipy.stats
+
+    from gan_lab import sweep_report
+
+    rng = np.random.default_rng(0)
+    rejects_at = {}
+
+    def rejects(b, d):
+        if (b, d) not in rejects_at:
+            rejects_at[b, d] = d > 0 and scipy.stats.binomtest(b, d).pvalue < 0.05
+        return rejects_at[b, d]
+
+    # 40 settings, 30% working on MNIST only, 5% on Fashion-MNIST only: each draw is the four verdicts' counts.
+    draws = rng.multinomial(40, [0.30, 0.05, 0.65], size=4000)
+    simulated = np.mean([rejects(b, b + c) for b, c, _ in draws])
+    exact = sweep_report.mcnemar_power(40, 0.30, 0.05)
+    assert abs(exact - simulated) < 0.03, (exact, simulated)  # 3 binomial standard errors at 4,000 draws
+    # No difference between the datasets: the exact test rejects at most 5% of the time, at any size.
+    assert all(sweep_report.mcnemar_power(n, 0.1, 0.1) <= 0.05 for n in (10, 20, 80))
+    assert sweep_report.mcnemar_power(20, 0.3, 0.05) < sweep_report.mcnemar_power(80, 0.3, 0.05)
+
+
+def test_several_models_sweeps_pool_into_one_page(tmp_path, data_dir, capsys):
+    """`gan_lab report SWEEP SWEEP ...`: each sweep's page, and one pooling them, from hand-made results
+    (the scoring of real runs is test_a_sweep_trains_each_setting_on_both_datasets_in_shards_and_never_twice's)."""
+    import scipy.stats
+
+    from gan_lab import cli, quality, sweep
+
+    # FDs placed by the real noise ladders of 200 samples, whose rungs are known here.
+    ladders = {d: quality.noise_ladder(d, 200, data_dir) for d in ("mnist", "fashion-mnist")}
+    good = {d: ladders[d][1][1] for d in ladders}  # the ladder's second rung: sigma well under the threshold
+    bad = {d: ladders[d][-1][1] for d in ladders}  # its noisiest rung: fails
+    verdicts = {"dcgan": [("good", "bad"), ("good", "bad"), ("good", "good")],
+                "cgan": [("good", "bad"), ("bad", "good"), ("bad", "bad")]}
+    for model, trials in verdicts.items():
+        sweep_dir = tmp_path / model
+        sweep_dir.mkdir()
+        (sweep_dir / sweep.SWEEP_FILE).write_text(json.dumps({"model": model, "budget": {"epochs": 1}, "seed": 0,
+                                                              "trials": [{"lr": 1e-4 * (k + 1)} for k in range(3)]}))
+        for k, pair in enumerate(trials):
+            for dataset, verdict in zip(("mnist", "fashion-mnist"), pair):
+                run_dir = sweep_dir / sweep.Trial(k, {}).name / study.Job(model, dataset, 0).name
+                run_dir.mkdir(parents=True)
+                fd = (good if verdict == "good" else bad)[dataset]
+                (run_dir / study.RESULT_FILE).write_text(json.dumps({"scores": [
+                    {"fd": fd, "class_coverage": 1.0, "precision": 0.5, "recall": 0.5, "n_generated": 200}]}))
+    out = tmp_path / "pooled"
+    assert cli.main(["report", str(tmp_path / "dcgan"), str(tmp_path / "cgan"), "--out", str(out),
+                     "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
+    answers = json.loads((out / "answers.json").read_text())
+    assert answers["models"]["dcgan"]["paired"]["mnist_only"] == 2 and answers["models"]["cgan"]["paired"]["fashion_only"] == 1
+    pooled = answers["pooled"]["paired"]
+    assert (pooled["pairs"], pooled["both"], pooled["mnist_only"], pooled["fashion_only"], pooled["neither"]) == (6, 1, 3, 1, 1)
+    assert abs(pooled["p_value"] - scipy.stats.binomtest(3, 4).pvalue) < 1e-12
+    assert answers["pooled"]["per_dataset"]["mnist"]["works"] == 4 and answers["pooled"]["per_dataset"]["fashion-mnist"]["works"] == 2
+    assert [p["power"] for p in answers["power"]] == [sweep_report_power(6, *e) for e in ((0.3, 0.05), (0.2, 0.05))]
+    page = (out / "report.md").read_text()
+    assert "| **all** | 6 |" in page and "| dcgan | 3 |" in page and "power" in page
+    assert (out / "sweeps-quadrant.png").read_bytes().startswith(b"\x89PNG")
+    assert all((tmp_path / model / "report" / "report.md").exists() for model in verdicts)  # each sweep's own page
+    # A study among them, or one model twice, is refused in one line.
+    assert cli.main(["report", str(tmp_path / "dcgan"), str(tmp_path), "--out", str(out)]) == 2
+    assert "not a sweep directory" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "dcgan"), str(tmp_path / "dcgan"), "--out", str(out),
+                     "--data-dir", str(data_dir)]) == 2
+    assert "two sweeps of dcgan" in capsys.readouterr().err
+
+
+def sweep_report_power(*args):
+    from gan_lab import sweep_report
+
+    return sweep_report.mcnemar_power(*args)
