@@ -16,6 +16,7 @@ rewrites every include block that names it, so a rerun cannot leave a stale numb
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -45,29 +46,40 @@ def demoted(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def included_text(root: Path, name: str) -> str:
-    """What a block naming `name` (a path from the repository root) holds: the file, its headings demoted."""
+# A relative link or image in markdown: ](target) where target is no URL and no in-page anchor.
+RELATIVE_LINK = re.compile(r"\]\((?![a-z]+:|#|/)([^)\s]+)\)")
+
+
+def rebased(text: str, source_dir: Path, page_dir: Path) -> str:
+    """`text`'s relative links, written from `source_dir`, rewritten to reach the same files from `page_dir`."""
+    return RELATIVE_LINK.sub(lambda m: "](" + os.path.relpath(os.path.normpath(source_dir / m[1]), page_dir) + ")", text)
+
+
+def included_text(root: Path, name: str, page: Path | None = None) -> str:
+    """What a block naming `name` (a path from the repository root) holds: the file, its headings
+    demoted and its relative links rewritten to work from `page` (the page holding the block)."""
     path = root / name
     if not path.is_file():
         raise FileNotFoundError(f"an include block names {name}, which does not exist")
-    return demoted(path.read_text())
+    text = demoted(path.read_text())
+    return rebased(text, path.parent, page.parent) if page is not None else text
 
 
-def synced(root: Path, page_text: str) -> str:
+def synced(root: Path, page_text: str, page: Path | None = None) -> str:
     """The page with every include block holding its file's current text."""
-    return INCLUDE.sub(lambda m: m["open"] + included_text(root, m["path"]) + m["close"], page_text)
+    return INCLUDE.sub(lambda m: m["open"] + included_text(root, m["path"], page) + m["close"], page_text)
 
 
 def stale_pages(root: Path = ROOT) -> list[Path]:
     """Pages whose include blocks differ from the files they name."""
-    return [page for page in pages(root) if synced(root, page.read_text()) != page.read_text()]
+    return [page for page in pages(root) if synced(root, page.read_text(), page) != page.read_text()]
 
 
 def sync(root: Path = ROOT) -> list[Path]:
     """Rewrites every stale page; returns the pages it changed."""
     changed = stale_pages(root)
     for page in changed:
-        page.write_text(synced(root, page.read_text()))
+        page.write_text(synced(root, page.read_text(), page))
     return changed
 
 
