@@ -304,28 +304,33 @@ def quadrant_plot(rows_by_model: dict[str, list[dict]], path: Path) -> Path:
     return path
 
 
-def write_pooled(sweep_dirs: list[Path], out: Path, data_dir=None) -> Path:
-    """One page over several models' sweeps (each also gets its own page): per model and pooled, the
-    fraction of settings that work on each dataset, the paired verdicts with McNemar's exact test,
-    the test's power at this many pairs, and the quadrant picture. Returns the page's path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    found_by_model, rows_by_model, pages = {}, {}, {}
+def load_sweeps(sweep_dirs: list[Path], data_dir=None) -> dict[str, tuple[dict, list[dict]]]:
+    """{model: (sweep.json, load_trials' rows)} for one sweep per model."""
+    loaded = {}
     for sweep_dir in sweep_dirs:
         settings, rows = load_trials(sweep_dir, data_dir)
-        model = settings["model"]
-        if model in found_by_model:
-            raise UserError(f"two sweeps of {model} given ({sweep_dir}); pool one sweep per model")
-        found_by_model[model], rows_by_model[model] = analyse(rows), rows
-        pages[model] = write(sweep_dir, data_dir=data_dir)
+        if settings["model"] in loaded:
+            raise UserError(f"two sweeps of {settings['model']} given ({sweep_dir}); pool one sweep per model")
+        loaded[settings["model"]] = settings, rows
+    return loaded
+
+
+def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links: dict[str, str] | None = None
+                ) -> tuple[list[str], dict]:
+    """(the pooled page's markdown lines, its answers) over load_sweeps' sweeps: per model and pooled,
+    the fraction of settings that work on each dataset, the paired verdicts with McNemar's exact test,
+    the test's power at this many pairs, and the quadrant picture, written to `figure` (the page names
+    it relative to its own directory, so write the page beside it). `links`: each model's own page."""
+    found_by_model = {model: analyse(rows) for model, (_, rows) in loaded.items()}
     total = pooled(found_by_model)
-    lines = ["# Does MNIST forgive settings that Fashion-MNIST does not? Every model's sweep", "",
-             "Each sweep draws settings around one model's defaults and trains each on both datasets with the same "
-             f"budget and training seed. A setting works when its noise-equivalent sigma is at most {quality.WORKS_SIGMA} "
-             "and it draws every class (gan_lab/quality.py).", "",
+    budgets = {_setting_text({k: v for k, v in settings["budget"].items() if v is not None and k != "log_every"})
+               for settings, _ in loaded.values()}
+    lines = ["Each sweep draws settings around one model's defaults and trains each on both datasets with the same "
+             f"budget ({'; '.join(sorted(budgets))}) and training seed. A setting works when its noise-equivalent "
+             f"sigma is at most {quality.WORKS_SIGMA} and it draws every class (gan_lab/quality.py).", "",
              "| model | settings paired | works on MNIST (95% interval) | works on Fashion-MNIST (95% interval) | "
-             "both | MNIST only | Fashion-MNIST only | neither | McNemar p | Spearman rho (95% interval) | its page |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "both | MNIST only | Fashion-MNIST only | neither | McNemar p | Spearman rho (95% interval) |" +
+             (" its page |" if links else ""), "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if links else "")]
 
     def fraction(d):
         return f"{d['works']}/{d['settings']} = {d['fraction']:.2f} ({d['interval'][0]:.2f}, {d['interval'][1]:.2f})"
@@ -335,23 +340,36 @@ def write_pooled(sweep_dirs: list[Path], out: Path, data_dir=None) -> Path:
         rho = f"{t['rho']:.2f} ({t['interval'][0]:.2f}, {t['interval'][1]:.2f})" if t else "–"
         lines.append(f"| {model} | {p['pairs']} | {fraction(found['per_dataset']['mnist'])} | "
                      f"{fraction(found['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
-                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | {rho} | "
-                     f"[{model}]({os.path.relpath(pages[model], out)}) |")
+                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | {rho} |" +
+                     (f" [{model}]({links[model]}) |" if links else ""))
     p = total["paired"]
     lines.append(f"| **all** | {p['pairs']} | {fraction(total['per_dataset']['mnist'])} | "
                  f"{fraction(total['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
-                 f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | – | |")
+                 f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | – |" + (" |" if links else ""))
     powers = [(effect, mcnemar_power(p["pairs"], *effect)) for effect in POWER_EFFECTS]
+    quadrant_plot({model: rows for model, (_, rows) in loaded.items()}, figure)
     lines += ["", "The pooled test adds every model's discordant pairs: under \"neither dataset is more forgiving\" "
               "each one is a coin flip, whatever its model's rate. "
               f"With {p['pairs']} pairs its power at the 5% level is " +
               " and ".join(f"{power:.2f} if {a:.0%} of settings worked on MNIST only and {b:.0%} on Fashion-MNIST only"
                            for (a, b), power in powers) + " (sweep_report.mcnemar_power, exact).", "",
-              f"![every setting on both datasets]({quadrant_plot(rows_by_model, out / 'sweeps-quadrant.png').name})", ""]
+              f"![every setting on both datasets]({Path(figure).name})", ""]
+    answers = {"models": found_by_model, "pooled": total,
+               "power": [{"mnist_only": a, "fashion_only": b, "power": power} for (a, b), power in powers]}
+    return lines, answers
+
+
+def write_pooled(sweep_dirs: list[Path], out: Path, data_dir=None) -> Path:
+    """`gan_lab report SWEEP SWEEP ...`: each sweep's own page, and OUT/report.md pooling them (with
+    answers.json and the quadrant picture). Returns the pooled page's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = load_sweeps(sweep_dirs, data_dir)
+    links = {model: os.path.relpath(write(sweep_dir, data_dir=data_dir), out)
+             for model, sweep_dir in zip(loaded, sweep_dirs)}
+    lines, answers = pooled_page(loaded, out / "sweeps-quadrant.png", links)
     page = out / "report.md"
-    page.write_text("\n".join(lines))
-    (out / "answers.json").write_text(json.dumps({"models": found_by_model, "pooled": total,
-                                                  "power": [{"mnist_only": a, "fashion_only": b, "power": power}
-                                                            for (a, b), power in powers]},
-                                                 indent=1, default=float) + "\n")
+    page.write_text("\n".join(["# Does MNIST forgive settings that Fashion-MNIST does not? Every model's sweep", "",
+                               *lines]))
+    (out / "answers.json").write_text(json.dumps(answers, indent=1, default=float) + "\n")
     return page
