@@ -53,6 +53,10 @@ class Setting:
     positive: bool = False  # numbers: > 0 and finite
     choices: tuple | None = None  # the valid values
     search: Search | None = None  # where a sweep draws it from; None: a sweep keeps the default
+    # What a run saved before this setting existed computed with, where that is not `default` (a
+    # setting added with a new default): config.load gives it to such a run, so it resumes and samples
+    # as it trained. None: the default (the setting was added with the behaviour runs already had).
+    absent: Any = None
 
     def check(self, name: str, value) -> None:
         """A one-line UserError naming the flag if `value` is not valid."""
@@ -251,9 +255,13 @@ def load(path: Path) -> Config:
 
     try:
         saved = dict(json.loads(Path(path).read_text())["config"])
-        declared = registry.get(saved["model"]).settings
+        recipe = registry.get(saved["model"])
+        declared = recipe.settings
         former = {name: saved.pop(name) for name in FORMER_FIELDS if name in saved}
         saved["settings"] = {**{k: v for k, v in former.items() if k in declared}, **saved.get("settings", {})}
+        # A setting the model declared after this run was saved: what the run computed with.
+        saved["settings"].update({name: recipe.defaults.get(name, setting.default) if setting.absent is None
+                                  else setting.absent for name, setting in declared.items() if name not in saved["settings"]})
         return Config(**saved)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"cannot read run config {path}: {err}; is this a gan_lab run directory?") from None

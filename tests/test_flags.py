@@ -2,11 +2,12 @@
 CLI's main() and answered with exit code 2 and one line on stderr that names the flag and the fix.
 In-process (cli.main never exits the process), so the whole table takes seconds."""
 
+import dataclasses
 import json
 
 import pytest
 
-from gan_lab import cli, config
+from gan_lab import cli, config, registry
 
 # A run directory for the resume rows: only its config.json is read before they fail.
 SAVED = config.make_config("dcgan", {"dataset": "mnist", "subset": 256, "batch_size": 32, "epochs": 2})
@@ -103,6 +104,22 @@ def test_a_config_saved_before_settings_lived_with_models_still_loads(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"config": old}))
     cfg = config.load(tmp_path / "config.json")
     assert cfg.settings == {"width": 0.125, "loss": "hinge"} and cfg.width == 0.125 and cfg.batch_size == 32
+
+
+@pytest.mark.parametrize("model, saved, loaded", [
+    # Settings added with a new default: a run saved before them gets what it computed with (Setting.absent).
+    ("wgan", {"width": 0.5, "n_critic": 1}, {"critic_norm": "none", "width": 0.5, "n_critic": 1}),
+    ("wgan-gp", {"width": 0.5}, {"critic_norm": "none"}),
+    # Added with the behaviour runs already had: the model's default.
+    ("began", {"width": 0.5}, {"d_norm": "none"}),
+    ("sngan", {"width": 0.5}, {"loss": "hinge"})])
+def test_a_setting_declared_after_a_run_was_saved_loads_as_the_run_computed(tmp_path, model, saved, loaded):
+    cfg = config.make_config(model, {})
+    record = {**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, "settings": saved}
+    (tmp_path / "config.json").write_text(json.dumps({"config": record}))
+    restored = config.load(tmp_path / "config.json")
+    assert loaded.items() <= restored.settings.items()
+    assert set(restored.settings) == set(registry.get(model).settings)  # every declared setting has a value
 
 
 def test_model_settings_are_declared_once_and_derive_the_flags(capsys):

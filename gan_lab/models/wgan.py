@@ -52,7 +52,8 @@ OPTIMIZER = Setting("rmsprop", "WGAN: both nets' optimiser: rmsprop (the paper's
 
 CRITIC_NORM = Setting("batch", "WGAN: the critic's normalisation: batch (BatchNorm, as both collections and the "
                       "authors' code; its scales are clipped like every weight), layer (LayerNorm) or none",
-                      choices=("batch", "layer", "none"), search=one_of("batch", "layer", "none"))
+                      choices=("batch", "layer", "none"), search=one_of("batch", "layer", "none"),
+                      absent="none")  # runs saved before this setting had critics without normalisation
 
 
 def optimizer(cfg, lr: float) -> optax.GradientTransformation:

@@ -45,7 +45,8 @@ from gan_lab.registry import register
 
 CRITIC_NORM = Setting("layer", "WGAN-GP: the critic's normalisation: layer (LayerNorm, the paper's recommended "
                       "drop-in for BatchNorm, which the penalty rules out) or none (the paper's MNIST critic)",
-                      choices=("none", "layer"), search=one_of("none", "layer"))
+                      choices=("none", "layer"), search=one_of("none", "layer"),
+                      absent="none")  # runs saved before this setting had critics without normalisation
 
 
 @register("wgan-gp", "WGAN with gradient penalty (lambda 10) on real-fake interpolates, LayerNorm critic, "
