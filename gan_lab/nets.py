@@ -170,10 +170,11 @@ def conv_form() -> str:
 
 class _Conv4x4(nnx.Module):
     """kernel (4, 4, in, out) and bias (out,), drawn exactly as nnx.Conv draws them (one params key
-    each, in that order), so a model built from the same seed gets the same weights."""
+    each, in that order), so a model built from the same seed gets the same weights. The kernel is
+    drawn by `kernel_init` (the GANs' N(0, 0.02) unless the model says otherwise)."""
 
-    def __init__(self, n_in: int, n_out: int, rngs: nnx.Rngs):
-        self.kernel = nnx.Param(normal_init(rngs.params(), (4, 4, n_in, n_out), jnp.float32))
+    def __init__(self, n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=None):
+        self.kernel = nnx.Param((kernel_init or normal_init)(rngs.params(), (4, 4, n_in, n_out), jnp.float32))
         self.bias = nnx.Param(nnx.initializers.zeros_init()(rngs.params(), (n_out,), jnp.float32))
 
 
@@ -187,20 +188,20 @@ class UpConv(_Conv4x4):
         return CONV_FORMS[conv_form()][1](x, self.kernel[...], self.bias[...])
 
 
-def conv_down(n_in: int, n_out: int, rngs: nnx.Rngs) -> DownConv:
+def conv_down(n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=None) -> DownConv:
     """4x4 stride-2 convolution, padding 1 (PyTorch's Conv2d(k=4, s=2, p=1)): halves H and W.
     Same parameters as nnx.Conv(n_in, n_out, (4, 4), (2, 2), padding=((1, 1), (1, 1)))."""
-    return DownConv(n_in, n_out, rngs)
+    return DownConv(n_in, n_out, rngs, kernel_init)
 
 
-def conv_up(n_in: int, n_out: int, rngs: nnx.Rngs) -> UpConv:
+def conv_up(n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=None) -> UpConv:
     """4x4 stride-2 transposed convolution that doubles H and W.
 
     Same parameters and outputs as nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2),
     padding=((2, 2), (2, 2))). Padding (2, 2) of the stride-dilated input equals PyTorch's
     ConvTranspose2d(k=4, s=2, p=1) (k - 1 - p = 2), with the kernel flipped spatially.
     """
-    return UpConv(n_in, n_out, rngs)
+    return UpConv(n_in, n_out, rngs, kernel_init)
 
 
 def plain_conv_down(n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Conv:
