@@ -40,6 +40,15 @@ def test_acgan_losses_count_the_class_on_real_and_fake_images():
     loss, _ = g_loss((jnp.asarray(fake_logits), jnp.asarray(fake_classes)), batch, ())
     assert float(loss) == pytest.approx(np.mean(softplus(-fake_logits)) + fake_ce, rel=1e-6)
 
+    # --class-weight scales the class terms of both losses, and only them.
+    d_weighted, g_weighted = acgan.acgan_losses(class_weight=0.25)
+    loss, _, _ = d_weighted((jnp.asarray(real_logits), jnp.asarray(real_classes)),
+                            (jnp.asarray(fake_logits), jnp.asarray(fake_classes)), batch, ())
+    assert float(loss) == pytest.approx(np.mean(softplus(-real_logits)) + np.mean(softplus(fake_logits)) +
+                                        0.25 * (np.log(10) + fake_ce), rel=1e-6)
+    loss, _ = g_weighted((jnp.asarray(fake_logits), jnp.asarray(fake_classes)), batch, ())
+    assert float(loss) == pytest.approx(np.mean(softplus(-fake_logits)) + 0.25 * fake_ce, rel=1e-6)
+
 
 @pytest.mark.parametrize("name", ["acgan", "cgan"])
 def test_conditional_models_draw_every_class_and_the_label_reaches_g(name):
