@@ -29,6 +29,7 @@ from gan_lab.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist")
 BOOTSTRAP_DRAWS = 2000
+MIN_PAIRS_FOR_RHO = 5  # below this a rank correlation and its bootstrap interval say nothing
 
 
 def load_trials(sweep_dir: Path, data_dir=None) -> tuple[dict, list[dict]]:
@@ -100,7 +101,7 @@ def analyse(rows: list[dict]) -> dict:
         "neither": sum(not r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired),
         # McNemar's exact test: under "neither dataset is more forgiving" a discordant pair is a coin flip.
         "p_value": float(scipy.stats.binomtest(mnist_only, discordant).pvalue) if discordant else 1.0}
-    if len(paired) >= 3:
+    if len(paired) >= MIN_PAIRS_FOR_RHO:
         mnist_sigma = [r["mnist"]["sigma"] for r in paired]
         fashion_sigma = [r["fashion-mnist"]["sigma"] for r in paired]
         rho, low, high = spearman_with_interval(mnist_sigma, fashion_sigma)
@@ -199,7 +200,8 @@ def pooled(found_by_model: dict[str, dict]) -> dict:
     """Several models' analyse() answers as one paired comparison. Under "neither dataset is more
     forgiving", each discordant pair of every model is a coin flip, so the discordant pairs of all
     models add up into one exact McNemar test (stratified by model, no assumption that the models
-    share a rate)."""
+    share a rate). The flips must be independent: sweeps drawn with different seeds (load_sweeps
+    refuses others); the same seed draws the same settings for every model, whose verdicts go together."""
     paired = [found["paired"] for found in found_by_model.values()]
     total = {key: sum(p[key] for p in paired) for key in ("pairs", "both", "mnist_only", "fashion_only", "neither")}
     discordant = total["mnist_only"] + total["fashion_only"]
@@ -218,6 +220,11 @@ def _setting_text(drawn: dict) -> str:
     return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(drawn.items()))
 
 
+def _budget_text(budget: dict) -> str:
+    """A sweep's budget as a reader needs it: what was set (not the logging interval)."""
+    return _setting_text({k: v for k, v in budget.items() if v is not None and k != "log_every"})
+
+
 def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     """SWEEP_DIR/report/report.md with its figures; returns the page's path."""
     settings, rows = load_trials(sweep_dir, data_dir)
@@ -227,7 +234,7 @@ def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     model = settings["model"]
     lines = [f"# Sweep of {model}: does MNIST forgive settings that Fashion-MNIST does not?", "",
              f"{len(rows)} settings drawn around {model}'s defaults (sweep seed {settings['seed']}), each trained on "
-             f"both datasets with the same budget ({_setting_text(settings['budget'])}) and training seed. A setting "
+             f"both datasets with the same budget ({_budget_text(settings['budget'])}) and training seed. A setting "
              f"works when its noise-equivalent sigma is at most {quality.WORKS_SIGMA} and it draws every class "
              "(gan_lab/quality.py, docs/quality.md#a-scale-for-both-datasets).", "",
              "| dataset | settings | work | fraction (95% Wilson interval) | sigma quartiles |", "|---|---|---|---|---|"]
@@ -275,7 +282,7 @@ def quadrant_plot(rows_by_model: dict[str, list[dict]], path: Path) -> Path:
     class drawn on both datasets; hollow: a class missing on one, which fails it whatever its sigma)."""
     fig = Figure(figsize=(6, 5.5))
     ax = fig.subplots()
-    colours = dict(zip(rows_by_model, ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink")))
+    colours = {model: f"C{i % 10}" for i, model in enumerate(rows_by_model)}  # matplotlib's 10-colour cycle
     highest = quality.WORKS_SIGMA * 2
     for model, rows in rows_by_model.items():
         paired = [row for row in rows if all(dataset in row for dataset in DATASETS)]
@@ -306,11 +313,16 @@ def quadrant_plot(rows_by_model: dict[str, list[dict]], path: Path) -> Path:
 
 def load_sweeps(sweep_dirs: list[Path], data_dir=None) -> dict[str, tuple[dict, list[dict]]]:
     """{model: (sweep.json, load_trials' rows)} for one sweep per model."""
-    loaded = {}
+    loaded, seeds = {}, {}
     for sweep_dir in sweep_dirs:
         settings, rows = load_trials(sweep_dir, data_dir)
         if settings["model"] in loaded:
             raise UserError(f"two sweeps of {settings['model']} given ({sweep_dir}); pool one sweep per model")
+        if settings["seed"] in seeds:
+            raise UserError(f"the sweeps of {seeds[settings['seed']]} and {settings['model']} were both drawn with seed "
+                            f"{settings['seed']}: their k-th settings are the same draw, so their verdicts are not "
+                            "independent and one test cannot pool them; pool sweeps run with different --seed")
+        seeds[settings["seed"]] = settings["model"]
         loaded[settings["model"]] = settings, rows
     return loaded
 
@@ -323,8 +335,7 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
     it relative to its own directory, so write the page beside it). `links`: each model's own page."""
     found_by_model = {model: analyse(rows) for model, (_, rows) in loaded.items()}
     total = pooled(found_by_model)
-    budgets = {_setting_text({k: v for k, v in settings["budget"].items() if v is not None and k != "log_every"})
-               for settings, _ in loaded.values()}
+    budgets = {_budget_text(settings["budget"]) for settings, _ in loaded.values()}
     lines = ["Each sweep draws settings around one model's defaults and trains each on both datasets with the same "
              f"budget ({'; '.join(sorted(budgets))}) and training seed. A setting works when its noise-equivalent "
              f"sigma is at most {quality.WORKS_SIGMA} and it draws every class (gan_lab/quality.py).", "",

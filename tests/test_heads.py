@@ -26,7 +26,7 @@ def test_acgan_losses_count_the_class_on_real_and_fake_images():
     fake_classes = np.zeros((2, 10))
     fake_classes[0, 3], fake_classes[1, 7] = 2.0, -1.0
     labels = np.array([3, 4])
-    d_loss, g_loss = acgan.acgan_losses()
+    d_loss, g_loss = acgan.acgan_losses(class_weight=1.0)  # the paper's
     batch = Batch(None, None, jnp.asarray(labels), None)
     fake_ce = np.mean([cross_entropy(fake_classes[i], labels[i]) for i in range(2)])
 

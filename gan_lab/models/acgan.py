@@ -66,7 +66,7 @@ CLASS_WEIGHT = Setting(0.1, "ACGAN: weight of the class cross-entropy terms in D
                        "--preset paper)", minimum=0, search=around(10), absent=1.0)
 
 
-def acgan_losses(class_weight: float = 1.0):
+def acgan_losses(class_weight: float):
     """(d_loss, g_loss) of GANParts on D's (logit, class logits) outputs, the class terms x class_weight."""
     adversarial_d_loss, adversarial_g_loss = logit_losses("bce")
 
