@@ -70,6 +70,18 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def share(works: int, settings: int) -> dict:
+    """How many of `settings` work, as counts, a fraction and its 95% Wilson interval."""
+    return {"settings": settings, "works": works, "fraction": works / settings if settings else float("nan"),
+            "interval": wilson(works, settings)}
+
+
+def mcnemar_p(mnist_only: int, fashion_only: int) -> float:
+    """McNemar's exact test: under "neither dataset is more forgiving" a discordant pair is a coin flip."""
+    discordant = mnist_only + fashion_only
+    return float(scipy.stats.binomtest(mnist_only, discordant).pvalue) if discordant else 1.0
+
+
 def spearman_with_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
     """(rho, 2.5th and 97.5th percentile of rho over bootstrap redraws of the settings)."""
     x, y = np.asarray(x), np.asarray(y)
@@ -88,19 +100,16 @@ def analyse(rows: list[dict]) -> dict:
         works = sum(r["works"] for r in done)
         sigmas = np.array([r["sigma"] for r in done])
         found["per_dataset"][dataset] = {
-            "settings": len(done), "works": works, "fraction": works / len(done) if done else float("nan"),
-            "interval": wilson(works, len(done)),
+            **share(works, len(done)),
             "sigma_quartiles": tuple(np.percentile(sigmas, [25, 50, 75])) if len(done) else (np.nan,) * 3}
     paired = [row for row in rows if all(dataset in row for dataset in DATASETS)]
     mnist_only = sum(r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired)
     fashion_only = sum(r["fashion-mnist"]["works"] and not r["mnist"]["works"] for r in paired)
-    discordant = mnist_only + fashion_only
     found["paired"] = {
         "pairs": len(paired), "both": sum(r["mnist"]["works"] and r["fashion-mnist"]["works"] for r in paired),
         "mnist_only": mnist_only, "fashion_only": fashion_only,
         "neither": sum(not r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired),
-        # McNemar's exact test: under "neither dataset is more forgiving" a discordant pair is a coin flip.
-        "p_value": float(scipy.stats.binomtest(mnist_only, discordant).pvalue) if discordant else 1.0}
+        "p_value": mcnemar_p(mnist_only, fashion_only)}
     if len(paired) >= MIN_PAIRS_FOR_RHO:
         mnist_sigma = [r["mnist"]["sigma"] for r in paired]
         fashion_sigma = [r["fashion-mnist"]["sigma"] for r in paired]
@@ -204,15 +213,10 @@ def pooled(found_by_model: dict[str, dict]) -> dict:
     refuses others); the same seed draws the same settings for every model, whose verdicts go together."""
     paired = [found["paired"] for found in found_by_model.values()]
     total = {key: sum(p[key] for p in paired) for key in ("pairs", "both", "mnist_only", "fashion_only", "neither")}
-    discordant = total["mnist_only"] + total["fashion_only"]
-    total["p_value"] = float(scipy.stats.binomtest(total["mnist_only"], discordant).pvalue) if discordant else 1.0
-    per_dataset = {}
-    for dataset in DATASETS:
-        settings = sum(found["per_dataset"][dataset]["settings"] for found in found_by_model.values())
-        works = sum(found["per_dataset"][dataset]["works"] for found in found_by_model.values())
-        per_dataset[dataset] = {"settings": settings, "works": works,
-                                "fraction": works / settings if settings else float("nan"),
-                                "interval": wilson(works, settings)}
+    total["p_value"] = mcnemar_p(total["mnist_only"], total["fashion_only"])
+    per_dataset = {dataset: share(sum(found["per_dataset"][dataset]["works"] for found in found_by_model.values()),
+                                  sum(found["per_dataset"][dataset]["settings"] for found in found_by_model.values()))
+                   for dataset in DATASETS}
     return {"per_dataset": per_dataset, "paired": total}
 
 
