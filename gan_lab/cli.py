@@ -50,7 +50,7 @@ def add_setting_flags(parser) -> None:
         known = "; ".join(f"{preset}: {', '.join(models)}" for preset, models in presets.items())
         add(name, declared, config.setting_type(name), f" ({known})" if name == "preset" and known else "")
     for name, (declared, models) in registry.all_settings().items():
-        defaults = {model: registry.get(model).defaults.get(name, declared.default) for model in models}
+        defaults = {model: registry.get(model).default(name) for model in models}  # each model's own Setting
         if len(set(map(repr, defaults.values()))) == 1:
             told = f" (default {next(iter(defaults.values()))}; models: {', '.join(models)})"
         else:  # models that set it differently (e.g. dragan's penalty weight): each model's default

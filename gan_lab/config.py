@@ -260,8 +260,8 @@ def load(path: Path) -> Config:
         former = {name: saved.pop(name) for name in FORMER_FIELDS if name in saved}
         saved["settings"] = {**{k: v for k, v in former.items() if k in declared}, **saved.get("settings", {})}
         # A setting the model declared after this run was saved: what the run computed with.
-        saved["settings"].update({name: recipe.defaults.get(name, setting.default) if setting.absent is None
-                                  else setting.absent for name, setting in declared.items() if name not in saved["settings"]})
+        saved["settings"].update({name: recipe.default(name) if setting.absent is None else setting.absent
+                                  for name, setting in declared.items() if name not in saved["settings"]})
         return Config(**saved)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"cannot read run config {path}: {err}; is this a gan_lab run directory?") from None

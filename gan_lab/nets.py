@@ -173,8 +173,8 @@ class _Conv4x4(nnx.Module):
     each, in that order), so a model built from the same seed gets the same weights. The kernel is
     drawn by `kernel_init` (the GANs' N(0, 0.02) unless the model says otherwise)."""
 
-    def __init__(self, n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=None):
-        self.kernel = nnx.Param((kernel_init or normal_init)(rngs.params(), (4, 4, n_in, n_out), jnp.float32))
+    def __init__(self, n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=normal_init):
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (4, 4, n_in, n_out), jnp.float32))
         self.bias = nnx.Param(nnx.initializers.zeros_init()(rngs.params(), (n_out,), jnp.float32))
 
 
@@ -188,13 +188,13 @@ class UpConv(_Conv4x4):
         return CONV_FORMS[conv_form()][1](x, self.kernel[...], self.bias[...])
 
 
-def conv_down(n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=None) -> DownConv:
+def conv_down(n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=normal_init) -> DownConv:
     """4x4 stride-2 convolution, padding 1 (PyTorch's Conv2d(k=4, s=2, p=1)): halves H and W.
     Same parameters as nnx.Conv(n_in, n_out, (4, 4), (2, 2), padding=((1, 1), (1, 1)))."""
     return DownConv(n_in, n_out, rngs, kernel_init)
 
 
-def conv_up(n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=None) -> UpConv:
+def conv_up(n_in: int, n_out: int, rngs: nnx.Rngs, kernel_init=normal_init) -> UpConv:
     """4x4 stride-2 transposed convolution that doubles H and W.
 
     Same parameters and outputs as nnx.ConvTranspose(n_in, n_out, (4, 4), (2, 2),

@@ -53,6 +53,10 @@ class Recipe:
     presets: dict = dataclasses.field(default_factory=dict)  # name -> settings over the defaults (--preset NAME)
     shortfall: str = ""  # where its defaults are known not to learn as well as the lab asks, said in `gan_lab list`
 
+    def default(self, name: str):
+        """This model's default for its own setting `name`: its register line's value, else its Setting's."""
+        return self.defaults.get(name, self.settings[name].default)
+
 
 FAMILIES = ("unconditional GANs", "conditional GANs", "VAEs")  # the groups of `gan_lab list`, in its order
 _REGISTRY: dict[str, Recipe] = {}

@@ -130,6 +130,8 @@ def test_model_settings_are_declared_once_and_derive_the_flags(capsys):
     # A setting the models set alike: its default and its models; set differently: each model's default.
     assert "--loss LOSS adversarial loss pair on D's logits (defaults: cgan bce, dcgan bce, dragan bce, sngan hinge)" \
         in help_text
+    # Each model's default from its own Setting, not the first model's that declares the name.
+    assert "(defaults: wgan batch, wgan-gp layer)" in help_text
     assert "(defaults: dragan 0.25, wgan-gp 10.0)" in help_text and "(default 1; models: wgan, wgan-gp)" in help_text
     assert "--hidden HIDDEN" in help_text and "models: vae-mlp" in help_text
     cfg = config.make_config("dcgan", {"loss": "hinge", "lr": 1e-3})
