@@ -64,7 +64,10 @@ REFERENCES = ("written out here", "adversarial.plain_step")
 
 
 @pytest.mark.parametrize("conditional, loss, references", [
-    (False, "bce", REFERENCES), (True, "bce", REFERENCES),
+    # The library's plain step is checked against the specification once (unconditional): the
+    # conditional case adds only the label inputs, which the specification writes out, and a compile
+    # of each reference costs ~10 s of the suite.
+    (False, "bce", REFERENCES), (True, "bce", REFERENCES[:1]),
     # lsgan trains with the fast step too (gan.FAST_STEP_LOSSES).
     *[(False, loss, REFERENCES[1:]) for loss in gan.FAST_STEP_LOSSES if loss != "bce"]])
 def test_gan_step_equals_the_plain_sequential_step(data_dir, conditional, loss, references):
