@@ -2,6 +2,8 @@
 
     python experiments/founding_claim.py                  # the four sweeps (resumable), then the page
     python experiments/founding_claim.py --report-only    # the page from the jobs done so far
+    python experiments/founding_claim.py --shard 0/2 & python experiments/founding_claim.py --shard 1/2
+                                                          # two processes sharing the jobs
 
 Each model in MODELS is swept by `gan_lab sweep` (the command, in this process) with the same budget:
 TRIALS settings drawn around its defaults (sweep seed 0), each trained for one epoch on both datasets
@@ -53,11 +55,13 @@ def sweep_dir(model: str) -> Path:
     return SWEEPS / f"{model}-e{EPOCHS}-w{WIDTH}-seed{SEEDS[model]}"
 
 
-def run_sweep(model: str, data_dir=None) -> None:
+def run_sweep(model: str, data_dir=None, shard=None) -> None:
     argv = ["sweep", model, "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--n-eval", str(N_EVAL),
             "--fix", f"width={WIDTH}", "--seed", str(SEEDS[model]), "--dir", str(sweep_dir(model))]
     if data_dir:
         argv += ["--data-dir", str(data_dir)]
+    if shard:
+        argv += ["--shard", shard]
     code = cli.main(argv)
     if code:
         raise SystemExit(code)
@@ -68,11 +72,13 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--report-only", action="store_true", help="the page from the jobs done so far")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="run only shard K of N (0-based) of each sweep, e.g. one process per core")
     args = parser.parse_args()
     runtime.configure()
     if not args.report_only:
         for model in args.models:  # model-major: a stopped command has whole sweeps
-            run_sweep(model, args.data_dir)
+            run_sweep(model, args.data_dir, args.shard)
     # Sweeps with a finished job (a sweep writes sweep.json before its first job ends).
     started = [model for model in args.models if list(sweep_dir(model).glob(f"trial*/*/{study.RESULT_FILE}"))]
     if not started:

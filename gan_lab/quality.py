@@ -73,5 +73,5 @@ def noise_equivalent(fd: float, ladder) -> float:
     return float(np.interp(log_fd, log_fds, sigmas))
 
 
-def works(sigma: float, class_coverage: float) -> bool:
-    return sigma <= WORKS_SIGMA and class_coverage >= 1.0
+def works(sigma: float, class_coverage: float, threshold: float = WORKS_SIGMA) -> bool:
+    return sigma <= threshold and class_coverage >= 1.0

@@ -274,6 +274,25 @@ def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     return page
 
 
+# The thresholds the pooled page also judges at, to show whether its answer depends on where the line
+# is drawn: rungs of the noise ladder (quality.NOISE_LADDER) either side of quality.WORKS_SIGMA.
+SENSITIVITY_SIGMAS = (0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+def at_threshold(rows: list[dict], threshold: float) -> list[dict]:
+    """load_trials' rows with each verdict judged again at another sigma threshold."""
+    return [{**row, **{dataset: {**row[dataset], "works": quality.works(row[dataset]["sigma"],
+                                                                       row[dataset]["class_coverage"], threshold)}
+                       for dataset in DATASETS if dataset in row}} for row in rows]
+
+
+def sensitivity(rows_by_model: dict[str, list[dict]], thresholds=SENSITIVITY_SIGMAS) -> list[dict]:
+    """The pooled answer at each threshold: {"threshold", "per_dataset", "paired"} (pooled()'s keys)."""
+    return [{"threshold": threshold, **pooled({model: analyse(at_threshold(rows, threshold))
+                                               for model, rows in rows_by_model.items()})}
+            for threshold in thresholds]
+
+
 # The effects the pooled page states its power for: (works on MNIST only, on Fashion-MNIST only), as
 # fractions of settings. The first is the founding claim's picture (MNIST forgives many settings that
 # Fashion-MNIST exposes, rarely the reverse), the second a milder version of it.
@@ -369,7 +388,18 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
               " and ".join(f"{power:.2f} if {a:.0%} of settings worked on MNIST only and {b:.0%} on Fashion-MNIST only"
                            for (a, b), power in powers) + " (sweep_report.mcnemar_power, exact).", "",
               f"![every setting on both datasets]({Path(figure).name})", ""]
-    answers = {"models": found_by_model, "pooled": total,
+    by_threshold = sensitivity({model: rows for model, (_, rows) in loaded.items()})
+    lines += ["**Does the answer depend on where the line is drawn?** The same settings judged at other "
+              f"thresholds (all models pooled; {quality.WORKS_SIGMA} is the page's):", "",
+              "| works if sigma at most | works on MNIST | works on Fashion-MNIST | MNIST only | Fashion-MNIST only "
+              "| McNemar p |", "|---|---|---|---|---|---|"]
+    for at in by_threshold:
+        q = at["paired"]
+        lines.append(f"| {at['threshold']} | {fraction(at['per_dataset']['mnist'])} | "
+                     f"{fraction(at['per_dataset']['fashion-mnist'])} | {q['mnist_only']} | {q['fashion_only']} | "
+                     f"{q['p_value']:.3g} |")
+    lines.append("")
+    answers = {"models": found_by_model, "pooled": total, "by_threshold": by_threshold,
                "power": [{"mnist_only": a, "fashion_only": b, "power": power} for (a, b), power in powers]}
     return lines, answers
 

@@ -81,6 +81,16 @@ def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
     assert abs(found["transfer"]["rho"] - 1.0) < 1e-12 and found["transfer"]["its_rank_on_fashion"] == 1
     assert sweep_report.wilson(0, 10)[0] == 0.0 and sweep_report.wilson(10, 10)[1] == 1.0
 
+    # Judged again at other thresholds: at 0.5 nine MNIST settings work (not 0.6, nor the one missing a
+    # class, which fails at any threshold) and four Fashion-MNIST ones (up to 0.5 itself).
+    rows = [row(k, m, f) for k, (m, f) in enumerate(sigmas)] + [row(10, 0.01, 0.01, coverage=0.9)]
+    by_threshold = {at["threshold"]: at for at in sweep_report.sensitivity({"m": rows}, (0.3, 0.5))}
+    assert by_threshold[0.3]["paired"] == {**found["paired"], "pairs": 11, "neither": 3}
+    assert by_threshold[0.5]["per_dataset"]["mnist"]["works"] == 9
+    assert by_threshold[0.5]["per_dataset"]["fashion-mnist"]["works"] == 4
+    assert (by_threshold[0.5]["paired"]["mnist_only"], by_threshold[0.5]["paired"]["fashion_only"]) == (5, 0)
+    assert rows[0]["mnist"]["works"] and not sweep_report.at_threshold(rows, 0.01)[0]["mnist"]["works"]  # a copy
+
 
 def test_mcnemar_power_is_the_simulated_rejection_rate_and_keeps_its_level():
     import numpy as np
