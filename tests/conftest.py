@@ -55,15 +55,12 @@ def data_dir() -> Path:
     return path
 
 
-# pytest-xdist hands each worker whole test files (`--dist loadgroup` in pyproject.toml and the group
-# given to every test below), so a file's module-scoped trained runs are built once, not once per
-# worker. The files whose tests share no costly fixture are split test by test instead, so the two
-# workers end together rather than one waiting while the other finishes a long file. The files that
-# take longest start first, so neither worker is left with a long file at the end.
+# pytest-xdist hands each worker whole test files (`--dist loadfile` in pyproject.toml), so a file's
+# module-scoped trained runs are built once, not once per worker. The files that take longest start
+# first, so neither worker is left with a long file at the end while the other waits.
 LONGEST_FIRST = ("test_distributed", "test_kill", "test_heads", "test_registry", "test_gan_step", "test_checkpoint",
                  "test_study", "test_sampling", "test_precision", "test_devices", "test_cli", "test_metrics",
                  "test_api", "test_docs", "test_browser")
-SPLIT_ACROSS_WORKERS = ("test_registry", "test_gan_step", "test_heads", "test_precision", "test_train")
 
 
 def pytest_collection_modifyitems(items):
@@ -72,7 +69,3 @@ def pytest_collection_modifyitems(items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file's tests keep their order
-    for item in items:
-        name = Path(str(item.fspath)).stem
-        if name not in SPLIT_ACROSS_WORKERS:
-            item.add_marker(pytest.mark.xdist_group(name))
