@@ -90,6 +90,10 @@ def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
     assert by_threshold[0.5]["per_dataset"]["fashion-mnist"]["works"] == 4
     assert (by_threshold[0.5]["paired"]["mnist_only"], by_threshold[0.5]["paired"]["fashion_only"]) == (5, 0)
     assert rows[0]["mnist"]["works"] and not sweep_report.at_threshold(rows, 0.01)[0]["mnist"]["works"]  # a copy
+    # Threshold-free: 10 of the 11 settings score lower (better) on MNIST, the last the same: p exact.
+    difference = sweep_report.paired_difference({"m": rows})
+    assert (difference["pairs"], difference["higher_on_mnist"], difference["higher_on_fashion"]) == (11, 0, 10)
+    assert difference["median"] < 0 and abs(difference["p_value"] - 2 * 0.5 ** 10) < 1e-9
 
 
 def test_mcnemar_power_is_the_simulated_rejection_rate_and_keeps_its_level():
