@@ -275,7 +275,7 @@ def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
 
 
 # The thresholds the pooled page also judges at, to show whether its answer depends on where the line
-# is drawn: rungs of the noise ladder (quality.NOISE_LADDER) either side of quality.WORKS_SIGMA.
+# is drawn: either side of quality.WORKS_SIGMA, inside the noise ladder's rungs (quality.NOISE_LADDER).
 SENSITIVITY_SIGMAS = (0.2, 0.25, 0.3, 0.4, 0.5)
 
 
