@@ -92,6 +92,11 @@ def spearman_with_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
     return report.spearman(x, y), float(low), float(high)
 
 
+def paired_rows(rows: list[dict]) -> list[dict]:
+    """The rows of settings trained on both datasets."""
+    return [row for row in rows if all(dataset in row for dataset in DATASETS)]
+
+
 def analyse(rows: list[dict]) -> dict:
     """The answers, from load_trials' rows."""
     found = {"per_dataset": {}}
@@ -102,7 +107,7 @@ def analyse(rows: list[dict]) -> dict:
         found["per_dataset"][dataset] = {
             **share(works, len(done)),
             "sigma_quartiles": tuple(np.percentile(sigmas, [25, 50, 75])) if len(done) else (np.nan,) * 3}
-    paired = [row for row in rows if all(dataset in row for dataset in DATASETS)]
+    paired = paired_rows(rows)
     mnist_only = sum(r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired)
     fashion_only = sum(r["fashion-mnist"]["works"] and not r["mnist"]["works"] for r in paired)
     found["paired"] = {
@@ -125,9 +130,8 @@ def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
     """Each setting's sigma on both datasets: the spread of quality over settings, paired by lines."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
-    for row in rows:
-        if all(dataset in row for dataset in DATASETS):
-            ax.plot([0, 1], [row[d]["sigma"] for d in DATASETS], color="grey", lw=0.6, alpha=0.6)
+    for row in paired_rows(rows):
+        ax.plot([0, 1], [row[d]["sigma"] for d in DATASETS], color="grey", lw=0.6, alpha=0.6)
     for x, dataset in enumerate(DATASETS):
         values = [row[dataset] for row in rows if dataset in row]
         jitter = np.random.default_rng(x).uniform(-0.06, 0.06, len(values))
@@ -298,7 +302,7 @@ def paired_difference(rows_by_model: dict[str, list[dict]]) -> dict:
     its sigma is higher on MNIST than on Fashion-MNIST, the median of MNIST's minus Fashion-MNIST's,
     and Wilcoxon's signed-rank test of "no difference" (two-sided; nan below 2 pairs)."""
     differences = np.array([row["mnist"]["sigma"] - row["fashion-mnist"]["sigma"] for rows in rows_by_model.values()
-                            for row in rows if all(dataset in row for dataset in DATASETS)])
+                            for row in paired_rows(rows)])
     p_value = float(scipy.stats.wilcoxon(differences).pvalue) if np.count_nonzero(differences) >= 2 else float("nan")
     return {"pairs": len(differences), "higher_on_mnist": int(np.sum(differences > 0)),
             "higher_on_fashion": int(np.sum(differences < 0)),
@@ -320,7 +324,7 @@ def quadrant_plot(rows_by_model: dict[str, list[dict]], path: Path) -> Path:
     colours = {model: f"C{i % 10}" for i, model in enumerate(rows_by_model)}  # matplotlib's 10-colour cycle
     highest = quality.WORKS_SIGMA * 2
     for model, rows in rows_by_model.items():
-        paired = [row for row in rows if all(dataset in row for dataset in DATASETS)]
+        paired = paired_rows(rows)
         for every_class in (True, False):
             points = [row for row in paired if (min(row[d]["class_coverage"] for d in DATASETS) >= 1.0) == every_class]
             if points:
@@ -368,7 +372,8 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
     the fraction of settings that work on each dataset, the paired verdicts with McNemar's exact test,
     the test's power at this many pairs, and the quadrant picture, written to `figure` (the page names
     it relative to its own directory, so write the page beside it). `links`: each model's own page."""
-    found_by_model = {model: analyse(rows) for model, (_, rows) in loaded.items()}
+    rows_by_model = {model: rows for model, (_, rows) in loaded.items()}
+    found_by_model = {model: analyse(rows) for model, rows in rows_by_model.items()}
     total = pooled(found_by_model)
     budgets = {_budget_text(settings["budget"]) for settings, _ in loaded.values()}
     lines = ["Each sweep draws settings around one model's defaults and trains each on both datasets with the same "
@@ -393,14 +398,14 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
                  f"{fraction(total['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
                  f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | – |" + (" |" if links else ""))
     powers = [(effect, mcnemar_power(p["pairs"], *effect)) for effect in POWER_EFFECTS]
-    quadrant_plot({model: rows for model, (_, rows) in loaded.items()}, figure)
+    quadrant_plot(rows_by_model, figure)
     lines += ["", "The pooled test adds every model's discordant pairs: under \"neither dataset is more forgiving\" "
               "each one is a coin flip, whatever its model's rate. "
               f"With {p['pairs']} pairs its power at the 5% level is " +
               " and ".join(f"{power:.2f} if {a:.0%} of settings worked on MNIST only and {b:.0%} on Fashion-MNIST only"
                            for (a, b), power in powers) + " (sweep_report.mcnemar_power, exact).", "",
               f"![every setting on both datasets]({Path(figure).name})", ""]
-    by_threshold = sensitivity({model: rows for model, (_, rows) in loaded.items()})
+    by_threshold = sensitivity(rows_by_model)
     lines += ["**Does the answer depend on where the line is drawn?** The same settings judged at other "
               f"thresholds (all models pooled; {quality.WORKS_SIGMA} is the page's):", "",
               "| works if sigma at most | works on MNIST | works on Fashion-MNIST | MNIST only | Fashion-MNIST only "
@@ -410,7 +415,7 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
         lines.append(f"| {at['threshold']} | {fraction(at['per_dataset']['mnist'])} | "
                      f"{fraction(at['per_dataset']['fashion-mnist'])} | {q['mnist_only']} | {q['fashion_only']} | "
                      f"{q['p_value']:.3g} |")
-    difference = paired_difference({model: rows for model, (_, rows) in loaded.items()})
+    difference = paired_difference(rows_by_model)
     lines += ["", f"**Without a threshold:** of {difference['pairs']} settings trained on both datasets, "
               f"{difference['higher_on_mnist']} score a higher (worse) sigma on MNIST than on Fashion-MNIST and "
               f"{difference['higher_on_fashion']} the reverse; the median difference (MNIST minus Fashion-MNIST) is "
