@@ -40,7 +40,7 @@ def free_port() -> int:
 def server(tmp_path_factory, data_dir):
     """`python -m gan_lab serve RUNS --port P` over a cgan trained a few steps on real MNIST."""
     root = tmp_path_factory.mktemp("runs")
-    runs.train_run(tiny_config("cgan", dataset="mnist", steps=4, subset=128), out=root / "cgan-mnist", data_dir=data_dir,
+    runs.train_run(tiny_config("cgan", dataset="mnist", steps=4, subset=256), out=root / "cgan-mnist", data_dir=data_dir,
                    show_progress=False)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "gan_lab", "serve", str(root), "--port", str(port)],

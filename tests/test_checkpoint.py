@@ -11,7 +11,9 @@ from gan_lab import checkpoint, runs
 from gan_lab.errors import UserError
 from tests.helpers import assert_one_line_error, call_cli, run_cli
 
-SMALL = ["--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--width", "0.125", "--log-every", "2",
+# 256 images in batches of 32 (8 steps an epoch): the shape tests/test_registry.py trains dcgan at, so the
+# suite compiles this step once (JAX's persistent cache).
+SMALL = ["--dataset", "mnist", "--subset", "256", "--batch-size", "32", "--width", "0.125", "--log-every", "4",
          "--no-progress"]
 
 
@@ -48,7 +50,7 @@ def test_one_epoch_resume_one_epoch_equals_two_epochs_bitwise(straight_and_resum
 def test_only_the_last_checkpoints_are_kept(straight_and_resumed):
     a, _ = straight_and_resumed
     steps = sorted(int(p.name) for p in (a / "checkpoints").iterdir() if p.name.isdigit())
-    assert steps == [4, 8]  # one per epoch, at most checkpoint.KEEP_LAST
+    assert steps == [8, 16]  # one per epoch, at most checkpoint.KEEP_LAST
 
 
 def test_a_half_written_checkpoint_leaves_the_previous_one_usable(straight_and_resumed, tmp_path):
@@ -56,7 +58,7 @@ def test_a_half_written_checkpoint_leaves_the_previous_one_usable(straight_and_r
     copy = tmp_path / "run"
     shutil.copytree(a, copy)
     # What a save killed half-way leaves: Orbax's temporary directory for the next step.
-    partial = copy / "checkpoints" / "12.orbax-checkpoint-tmp-1234"
+    partial = copy / "checkpoints" / "24.orbax-checkpoint-tmp-1234"
     partial.mkdir()
     (partial / "garbage").write_bytes(b"\0" * 10)
     state = latest_state(copy)
@@ -75,17 +77,17 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before_and_says_so(st
     a, _ = straight_and_resumed
     copy = tmp_path / "run"
     shutil.copytree(a, copy)
-    damage(copy / "checkpoints" / "8")
+    damage(copy / "checkpoints" / "16")
     result = run_cli("sample", str(copy), "--n", "4", "--out", str(tmp_path / "x.npz"))
     assert result.returncode == 0, result.stderr
-    assert "checkpoint of step 8" in result.stderr and "unreadable" in result.stderr and "using step 4" in result.stderr
-    assert (copy / "checkpoints" / "8").is_dir()  # reading a run never changes it
+    assert "checkpoint of step 16" in result.stderr and "unreadable" in result.stderr and "using step 8" in result.stderr
+    assert (copy / "checkpoints" / "16").is_dir()  # reading a run never changes it
 
     result = run_cli("train", "--resume", str(copy), "--no-progress", env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
-    assert "resuming from step 4" in result.stderr
-    assert (copy / "checkpoints-unreadable" / "8").is_dir()  # kept, out of the way of the new step 8
-    # Steps 5..8 trained again from step 4 give the straight run's state back.
+    assert "resuming from step 8" in result.stderr
+    assert (copy / "checkpoints-unreadable" / "16").is_dir()  # kept, out of the way of the new step 16
+    # Steps 9..16 trained again from step 8 give the straight run's state back.
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(latest_state(copy)),
                                                     jax.tree.leaves(latest_state(a))))
 
@@ -94,9 +96,9 @@ def test_every_checkpoint_damaged_or_none_is_a_one_line_error(straight_and_resum
     a, _ = straight_and_resumed
     copy = tmp_path / "run"
     shutil.copytree(a, copy)
-    for step in ("4", "8"):
+    for step in ("8", "16"):
         damage(copy / "checkpoints" / step)
-    line = assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "no readable checkpoint", "step 8")
+    line = assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "no readable checkpoint", "step 16")
     assert "train it again" in line
 
     shutil.rmtree(copy / "checkpoints")
@@ -117,7 +119,7 @@ def test_an_intact_checkpoint_of_another_structure_is_not_called_damaged(straigh
     line = assert_one_line_error(run_cli("sample", str(copy), "--n", "4"), "is intact but was written for another "
                                  "model structure", "another gan_lab version", "keep the checkpoint")
     assert "delete" not in line
-    assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == ["4", "8"]
+    assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == ["16", "8"]
 
 
 def test_a_torn_last_metrics_line_does_not_block_resume(straight_and_resumed, tmp_path, data_dir):
@@ -125,13 +127,13 @@ def test_a_torn_last_metrics_line_does_not_block_resume(straight_and_resumed, tm
     copy = tmp_path / "run"
     shutil.copytree(a, copy)
     with (copy / "metrics.jsonl").open("a") as metrics:
-        metrics.write('{"step": 9, "epoch": 3, "d_lo')  # power lost mid-write
-    assert [r["step"] for r in runs.read_metrics(copy)] == [2, 4, 6, 8]
+        metrics.write('{"step": 17, "epoch": 3, "d_lo')  # power lost mid-write
+    assert [r["step"] for r in runs.read_metrics(copy)] == [4, 8, 12, 16]
     result = call_cli("train", "--resume", str(copy), "--epochs", "3", "--no-progress",
                       env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     lines = (copy / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8, 10, 12]
+    assert [json.loads(line)["step"] for line in lines] == [4, 8, 12, 16, 20, 24]
 
 
 def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(straight_and_resumed, tmp_path, data_dir):
@@ -142,19 +144,19 @@ def test_a_finished_run_has_nothing_left_and_steps_can_be_cleared_or_raised(stra
     before = (copy / "config.json").read_bytes()
     result = call_cli("train", "--resume", str(copy), "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
-    assert "nothing left to train" in result.stdout and "has trained 8 steps (2 epochs)" in result.stdout
+    assert "nothing left to train" in result.stdout and "has trained 16 steps (2 epochs)" in result.stdout
     assert (copy / "config.json").read_bytes() == before  # untouched
 
-    result = call_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "10", "--no-progress", env=env)
+    result = call_cli("train", "--resume", str(copy), "--epochs", "4", "--steps", "20", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == ("dcgan on mnist: 4 epochs x 4 steps per epoch = 16 steps, stopping at "
-                                             "--steps 10 (2.50 epochs); resuming at step 8 (2 epochs)")
-    assert runs.load_trained(copy).step == 10
+    assert result.stdout.splitlines()[0] == ("dcgan on mnist: 4 epochs x 8 steps per epoch = 32 steps, stopping at "
+                                             "--steps 20 (2.50 epochs); resuming at step 16 (2 epochs)")
+    assert runs.load_trained(copy).step == 20
     # Titles and eval report what was trained (2.5 epochs, mid-epoch), not the 4-epoch target.
-    assert "dcgan on mnist, 2.50 epochs (10 steps), seed 0" == runs.load_trained(copy).describe()
+    assert "dcgan on mnist, 2.50 epochs (20 steps), seed 0" == runs.load_trained(copy).describe()
     result = call_cli("train", "--resume", str(copy), "--steps", "none", "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
-    assert runs.load_trained(copy).step == 16  # the limit cleared: all 4 epochs
+    assert runs.load_trained(copy).step == 32  # the limit cleared: all 4 epochs
     assert json.loads((copy / "config.json").read_text())["config"]["steps"] is None
 
 
@@ -183,12 +185,12 @@ def test_a_full_disk_during_a_save_is_reported_as_such(tmp_path, data_dir, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full)
-    cfg = config.make_config("dcgan", {"dataset": "mnist", "subset": 64, "batch_size": 32, "width": 0.125,
+    cfg = config.make_config("dcgan", {"dataset": "mnist", "subset": 256, "batch_size": 32, "width": 0.125,
                                        "epochs": 1, "log_every": 1})
     with pytest.raises(checkpoint.CheckpointWriteError) as failed:
         runs.train_run(cfg, out=tmp_path / "run", data_dir=data_dir, show_progress=False)
     message = str(failed.value)
-    assert "could not write the checkpoint of step 2" in message and "the disk is full" in message
+    assert "could not write the checkpoint of step 8" in message and "the disk is full" in message
     assert "No space left on device" in message and "no earlier checkpoint exists" in message
     assert "\n" not in message
 

@@ -85,13 +85,14 @@ def test_missing_data_without_network_says_where_to_put_the_file(tmp_path):
 
 def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir):
     out = tmp_path / "run"
-    args = ["train", "dcgan", "--dataset", "mnist", "--subset", "128", "--batch-size", "32", "--epochs", "2",
-            "--width", "0.125", "--log-every", "2", "--out", str(out), "--no-progress"]
+    # 256 images in batches of 32: the shape tests/test_registry.py trains dcgan at (one compilation).
+    args = ["train", "dcgan", "--dataset", "mnist", "--subset", "256", "--batch-size", "32", "--epochs", "2",
+            "--width", "0.125", "--log-every", "4", "--out", str(out), "--no-progress"]
     result = call_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     # Before the first step: how long the run is and where it is, to be watched (`gan_lab serve`).
     lines = result.stdout.splitlines()
-    assert lines[:2] == ["dcgan on mnist: 2 epochs x 4 steps per epoch = 8 steps",
+    assert lines[:2] == ["dcgan on mnist: 2 epochs x 8 steps per epoch = 16 steps",
                          f"run directory: {out}  (watch it train: gan_lab serve {tmp_path})"]
     assert lines[-1].startswith(f"run saved in {out}")
     umask = os.umask(0)
@@ -101,7 +102,7 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir)
     assert saved["config"]["model"] == "dcgan" and saved["config"]["epochs"] == 2
     assert saved["versions"]["jax"] and saved["device"]["platform"]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    assert [r["step"] for r in records] == [4, 8, 12, 16]
     assert {"d_loss", "g_loss", "steps_per_sec"} <= set(records[0])
     for name in ["samples/epoch_001.png", "samples/epoch_002.png", "samples/final.png", "loss_curves.png"]:
         assert Image.open(out / name).size[0] > 100, name

@@ -160,7 +160,7 @@ def test_infogan_sample_sheets_through_the_cli(tmp_path, data_dir, capsys):
     from gan_lab import cli
 
     run_dir = tmp_path / "run"
-    assert cli.main(["train", "infogan", "--dataset", "mnist", "--subset", "128", "--batch-size", "32",
+    assert cli.main(["train", "infogan", "--dataset", "mnist", "--subset", "256", "--batch-size", "32",
                      "--width", "0.125", "--epochs", "1", "--steps", "2", "--no-progress", "--out", str(run_dir),
                      "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
     for sheet in ("wardrobe", "codes"):

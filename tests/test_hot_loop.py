@@ -34,7 +34,7 @@ def compile_log():
 
 
 def test_one_compilation_across_epochs_and_resume_with_no_implicit_transfer(data_dir, tmp_path, compile_log):
-    images, labels = real_subset(data_dir, "mnist", 128)
+    images, labels = real_subset(data_dir, "mnist", 256)
     cfg = tiny_config("dcgan", epochs=2)
     model = registry.get("dcgan").build(cfg)
     manager = checkpoint.manager(tmp_path)
@@ -54,5 +54,5 @@ def test_one_compilation_across_epochs_and_resume_with_no_implicit_transfer(data
     with jax.transfer_guard("disallow"):
         final = trainer.fit(model, resumed_cfg, images, labels, loop=restored, show_progress=False)
 
-    assert saved == [4, 8] and int(first.step) == 8 and int(final.step) == 12
+    assert saved == [8, 16] and int(first.step) == 16 and int(final.step) == 24
     assert compile_log.names.count("jit(train_step)") == 1, compile_log.names

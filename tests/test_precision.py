@@ -129,7 +129,8 @@ def test_a_study_in_bf16_has_its_own_setting_and_an_f32_one_keeps_its_old_name()
 
 def test_cli_records_the_precision_and_a_resume_cannot_change_it(tmp_path, data_dir):
     run_dir = tmp_path / "run"
-    common = ("--subset", "64", "--batch-size", "32", "--width", "0.125", "--data-dir", str(data_dir))
+    # The shape the bf16 training test above trains dcgan at: one compilation of this step for the suite.
+    common = ("--subset", "256", "--batch-size", "32", "--width", "0.125", "--data-dir", str(data_dir))
     done = call_cli("train", "dcgan", "--precision", "bf16", "--steps", "2", "--out", str(run_dir), *common)
     assert done.returncode == 0, done.stderr
     assert json.loads((run_dir / "config.json").read_text())["config"]["precision"] == "bf16"

@@ -14,7 +14,9 @@ from gan_lab import registry, sampling
 from gan_lab.errors import UserError
 from tests.helpers import assert_one_line_error, call_cli, tiny_config
 
-SMALL = ["--subset", "128", "--batch-size", "32", "--width", "0.125", "--epochs", "2", "--no-progress"]
+# 256 images in batches of 32: the shape tests/test_registry.py trains each model at, so the suite
+# compiles these steps once (JAX's persistent cache).
+SMALL = ["--subset", "256", "--batch-size", "32", "--width", "0.125", "--epochs", "2", "--no-progress"]
 
 
 @pytest.fixture
@@ -182,11 +184,11 @@ def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path,
 
     from gan_lab import config, runs
 
-    settings = {"epochs": 1, "subset": 128, "batch_size": 32, "width": 0.125, "checkpoint_every": 2}  # 4 steps
+    settings = {"epochs": 1, "subset": 256, "batch_size": 32, "width": 0.125, "checkpoint_every": 4}  # 8 steps
     cfg = config.make_config("dcgan", {**settings, "dataset": "mnist"}, strict=False)
     run_dir = runs.train_run(cfg, runs_dir=tmp_path, data_dir=data_dir, show_progress=False)
-    # As if killed after step 2's checkpoint: no later checkpoint, no final grid.
-    shutil.rmtree(run_dir / "checkpoints" / "4")
+    # As if killed after step 4's checkpoint: no later checkpoint, no final grid.
+    shutil.rmtree(run_dir / "checkpoints" / "8")
     (run_dir / "samples" / "final.png").unlink()
     assert runs.find_finished_run(tmp_path, "dcgan", "mnist", 1) is None
     assert runs.find_cut_run(tmp_path, cfg) == run_dir
@@ -200,4 +202,4 @@ def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path,
 
     found = runs.find_or_train(["dcgan"], ["mnist"], tmp_path, settings, data_dir=data_dir, show_progress=False)
     assert found[("dcgan", "mnist")] == run_dir and list(tmp_path.iterdir()) == [run_dir]
-    assert runs.newest_step(run_dir) == 4 and runs.finished_config(run_dir) is not None
+    assert runs.newest_step(run_dir) == 8 and runs.finished_config(run_dir) is not None

@@ -22,11 +22,13 @@ CELL = 30  # a 28-px image and its 2-px border in plotting.image_grid
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, data_dir):
-    """A runs directory with a conditional and an unconditional run (3 steps each: 3/7 of an epoch and
-    one epoch), a damaged run, a run with no checkpoint yet, and a symlink to a run outside the directory."""
+    """A runs directory with a conditional and an unconditional run (3/8 of an epoch and one epoch), a
+    damaged run, a run with no checkpoint yet, and a symlink to a run outside the directory."""
     root = tmp_path_factory.mktemp("runs")
-    for model, dataset, subset in (("cgan", "mnist", 224), ("dcgan", "fashion-mnist", 96)):
-        cfg = tiny_config(model, dataset=dataset, steps=3, subset=subset)
+    # 256 images in batches of 32, the shape tests/test_registry.py trains these models at: the suite
+    # compiles each training step once (JAX's persistent cache), not once per file.
+    for model, dataset, steps in (("cgan", "mnist", 3), ("dcgan", "fashion-mnist", 8)):
+        cfg = tiny_config(model, dataset=dataset, steps=steps, subset=256)
         runs.train_run(cfg, out=root / f"{model}-{dataset}", data_dir=data_dir, show_progress=False)
     (root / "damaged").mkdir()
     (root / "damaged" / "config.json").write_text('{"config": {"model": "cgan", "data')  # cut mid-write
@@ -62,7 +64,7 @@ def test_the_list_shows_every_run_with_its_status_and_the_damage(served):
     # What each run trained (its newest checkpoint), beside what it was asked for: --steps 3 came before
     # cgan's 25 epochs, and reaching it is finishing, not being stopped.
     assert {key: rows["cgan-mnist"][key] for key in ("step", "epochs", "target_epochs", "target_steps", "status")} \
-        == {"step": 3, "epochs": 0.43, "target_epochs": 25, "target_steps": 3, "status": "finished"}
+        == {"step": 3, "epochs": 0.38, "target_epochs": 25, "target_steps": 3, "status": "finished"}
     assert rows["dcgan-fashion-mnist"]["epochs"] == 1.0 and rows["dcgan-fashion-mnist"]["status"] == "finished"
     assert rows["no-checkpoint"]["status"] == "stopped" and rows["no-checkpoint"]["epochs"] == 0.0
     assert rows["dcgan-fashion-mnist"]["class_names"][9] == "Ankle boot"
@@ -160,17 +162,17 @@ def test_a_run_in_training_is_watched_and_redrawn_from_its_newest_checkpoint(ser
         assert client.get("/api/runs/dcgan-fashion-mnist/training").json()["status"] == "training"
     finally:
         lock.release()
-    assert client.get("/api/runs/dcgan-fashion-mnist/training").json()["status"] == "finished"  # its 3 steps
-    # 3 steps of 32 of the 96 images: one epoch ended, and its grid is the newest.
+    assert client.get("/api/runs/dcgan-fashion-mnist/training").json()["status"] == "finished"  # its 8 steps
+    # 8 steps of 32 of the 256 images: one epoch ended, and its grid is the newest.
     assert client.get("/api/runs/dcgan-fashion-mnist/epoch.png").content == (run_dir / "samples" / "epoch_001.png").read_bytes()
     assert pixels(client.get("/api/runs/dcgan-fashion-mnist/losses.png")).ndim == 3
 
     # on_start comes before the first step, with the lock held: the explorer already shows it training.
-    resumed, started = runs.resume_config(run_dir, {"steps": 6}), []
+    resumed, started = runs.resume_config(run_dir, {"steps": 10}), []
     runs.train_run(resumed, data_dir=data_dir, show_progress=False, resume=run_dir, on_start=lambda where, step:
                    started.append((where, step, client.get("/api/runs/dcgan-fashion-mnist/training").json()["status"])))
-    assert started == [(run_dir, 3, "training")]
-    assert client.get("/api/runs/dcgan-fashion-mnist/training").json()["step"] == 6
+    assert started == [(run_dir, 8, "training")]
+    assert client.get("/api/runs/dcgan-fashion-mnist/training").json()["step"] == 10
     assert not np.array_equal(before, pixels(client.get(url)))  # the newer checkpoint, loaded
 
 
