@@ -65,8 +65,11 @@ def test_gradient_norms_are_each_samples_own_over_all_its_pixels(real):
         return nets.apply(graphdef, d_params, rest, images, train=True)[0]
 
     images, labels = real[0][:B], real[1][:B]
-    norms = penalties.per_sample_gradient_norms(d_apply, params, images, labels)
-    one_at_a_time = jax.vmap(lambda x: jnp.linalg.norm(jax.grad(lambda x: d_apply(params, x[None], None)[0])(x)))
+    # Both jitted, as training runs them: eagerly, every primitive of the critic's forward and backward
+    # passes compiles on its own (~15 s of the suite).
+    norms = jax.jit(lambda params, images, labels: penalties.per_sample_gradient_norms(d_apply, params, images, labels))(
+        params, images, labels)
+    one_at_a_time = jax.jit(jax.vmap(lambda x: jnp.linalg.norm(jax.grad(lambda x: d_apply(params, x[None], None)[0])(x))))
     np.testing.assert_allclose(np.asarray(norms), np.asarray(one_at_a_time(images)), rtol=1e-5)
     assert norms.shape == (B,)
 
