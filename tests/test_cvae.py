@@ -12,13 +12,15 @@ def test_cvae_decoder_and_encoder_use_the_label(data_dir):
     model = registry.get("cvae").build(tiny_config("cvae"))
     state = model.init(jax.random.key(0))
     z = model.prior(jax.random.key(1), 4)
-    as_three = model.decode(state, z, jnp.full((4,), 3))
-    as_seven = model.decode(state, z, jnp.full((4,), 7))
+    # Jitted, as sampling and training run them: eagerly, every primitive compiles on its own.
+    decode, encode = jax.jit(model.decode), jax.jit(model.encode)
+    as_three = decode(state, z, jnp.full((4,), 3))
+    as_seven = decode(state, z, jnp.full((4,), 7))
     assert not np.allclose(as_three, as_seven)  # same z, another class: other images
     images, labels = real_subset(data_dir, "mnist", 16)
-    posterior = model.encode(state, images, labels)
+    posterior = encode(state, images, labels)
     assert posterior.shape == (16, model.z_dim)
-    assert not np.allclose(posterior, model.encode(state, images, (labels + 1) % 10))
+    assert not np.allclose(posterior, encode(state, images, (labels + 1) % 10))
 
 
 def test_latent_manifold_of_a_2d_vae_and_a_clear_error_otherwise():
@@ -33,7 +35,8 @@ def test_latent_manifold_of_a_2d_vae_and_a_clear_error_otherwise():
     assert grid.shape == (5, 5, 28, 28, 1)
     # Column j of every row decodes the same first coordinate, row i the same second one (top: largest).
     z_corner = jnp.asarray([[float(jax.scipy.special.ndtri(0.05)), float(jax.scipy.special.ndtri(0.95))]])
-    np.testing.assert_allclose(grid[0, 0], np.asarray(model.decode(state, z_corner, None))[0], atol=1e-6)
+    corner = jax.jit(lambda state, z: model.decode(state, z, None))(state, z_corner)  # jitted, as the grid is
+    np.testing.assert_allclose(grid[0, 0], np.asarray(corner)[0], atol=1e-6)
     with pytest.raises(UserError, match="train with --z-dim 2"):
         sampling.latent_manifold(registry.get("vae").build(tiny_config("vae")), state, 5)
 
