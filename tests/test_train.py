@@ -23,8 +23,10 @@ def test_dcgan_mean_image_moves_toward_the_data(data_dir):
     data_mean = np.asarray(images.mean(0))
     key = jax.random.key(7)
 
+    sample = jax.jit(model.sample, static_argnums=2)  # as sampling runs it (eagerly, each primitive compiles)
+
     def distance_to_data_mean(state):
-        return float(np.abs(np.asarray(model.sample(state, key, 512).mean(0)) - data_mean).mean())
+        return float(np.abs(np.asarray(sample(state, key, 512).mean(0)) - data_mean).mean())
 
     start = trainer.init_loop_state(model, cfg.seed)
     before = distance_to_data_mean(start.model)
@@ -77,9 +79,9 @@ def test_seeds_trained_together_match_seeds_trained_alone(data_dir):
         alone = trainer.fit(model, tiny_config("dcgan", steps=4, log_every=1, seed=seed), images, labels,
                           show_progress=False, on_log=lambda step, epoch, values, rate: alone_log.append(values["d_loss"]))
         assert np.allclose([row[index] for row in together_log], alone_log, atol=1e-5)
-        key = jax.random.key(0)
-        own = np.asarray(model.sample(alone.model, key, 16))
-        shared = np.asarray(model.sample(jax.tree.map(lambda leaf: leaf[index], together.model), key, 16))
+        key, sample = jax.random.key(0), jax.jit(model.sample, static_argnums=2)
+        own = np.asarray(sample(alone.model, key, 16))
+        shared = np.asarray(sample(jax.tree.map(lambda leaf: leaf[index], together.model), key, 16))
         assert np.allclose(own, shared, atol=1e-4)
 
 
