@@ -384,6 +384,8 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
              (" its page |" if links else ""), "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if links else "")]
 
     def fraction(d):
+        if not d["settings"]:  # a sweep that has not finished a setting on this dataset yet
+            return "0/0"
         return f"{d['works']}/{d['settings']} = {d['fraction']:.2f} ({d['interval'][0]:.2f}, {d['interval'][1]:.2f})"
 
     for model, found in found_by_model.items():

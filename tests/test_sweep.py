@@ -161,6 +161,17 @@ def test_several_models_sweeps_pool_into_one_page(tmp_path, data_dir, capsys):
     assert "| **all** | 6 |" in page and "| dcgan | 3 |" in page and "power" in page
     assert (out / "sweeps-quadrant.png").read_bytes().startswith(b"\x89PNG")
     assert all((tmp_path / model / "report" / "report.md").exists() for model in verdicts)  # each sweep's own page
+    # A sweep still running, with one setting trained on MNIST only so far, is listed as such, not as "nan".
+    started = tmp_path / "vae"
+    (started / sweep.Trial(0, {}).name / study.Job("vae", "mnist", 2).name).mkdir(parents=True)
+    (started / sweep.SWEEP_FILE).write_text(json.dumps({"model": "vae", "budget": {"epochs": 1}, "seed": 2,
+                                                        "trials": [{"lr": 1e-3}]}))
+    (started / sweep.Trial(0, {}).name / study.Job("vae", "mnist", 2).name / study.RESULT_FILE).write_text(json.dumps(
+        {"scores": [{"fd": good["mnist"], "class_coverage": 1.0, "precision": 0.5, "recall": 0.5, "n_generated": 200}]}))
+    assert cli.main(["report", str(tmp_path / "dcgan"), str(tmp_path / "cgan"), str(started), "--out",
+                     str(tmp_path / "with-vae"), "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
+    page = (tmp_path / "with-vae" / "report.md").read_text()
+    assert "| vae | 0 | 1/1 = 1.00 (0.21, 1.00) | 0/0 |" in page and "nan" not in page
     # A study among them, or one model twice, is refused in one line.
     assert cli.main(["report", str(tmp_path / "dcgan"), str(tmp_path), "--out", str(out)]) == 2
     assert "not a sweep directory" in capsys.readouterr().err
