@@ -72,7 +72,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def share(works: int, settings: int) -> dict:
     """How many of `settings` work, as counts, a fraction and its 95% Wilson interval."""
-    return {"settings": settings, "works": works, "fraction": works / settings if settings else float("nan"),
+    # None, not NaN, where nothing has finished yet: answers.json stays valid JSON.
+    return {"settings": settings, "works": works, "fraction": works / settings if settings else None,
             "interval": wilson(works, settings)}
 
 
@@ -106,7 +107,7 @@ def analyse(rows: list[dict]) -> dict:
         sigmas = np.array([r["sigma"] for r in done])
         found["per_dataset"][dataset] = {
             **share(works, len(done)),
-            "sigma_quartiles": tuple(np.percentile(sigmas, [25, 50, 75])) if len(done) else (np.nan,) * 3}
+            "sigma_quartiles": tuple(np.percentile(sigmas, [25, 50, 75])) if len(done) else None}
     paired = paired_rows(rows)
     mnist_only = sum(r["mnist"]["works"] and not r["fashion-mnist"]["works"] for r in paired)
     fashion_only = sum(r["fashion-mnist"]["works"] and not r["mnist"]["works"] for r in paired)
@@ -247,6 +248,9 @@ def write(sweep_dir: Path, out: Path | None = None, data_dir=None) -> Path:
              "(gan_lab/quality.py, docs/quality.md#a-scale-for-both-datasets).", "",
              "| dataset | settings | work | fraction (95% Wilson interval) | sigma quartiles |", "|---|---|---|---|---|"]
     for dataset, d in found["per_dataset"].items():
+        if not d["settings"]:  # a sweep that has not finished a setting on this dataset yet
+            lines.append(f"| {dataset} | 0 | 0 | – | – |")
+            continue
         lines.append(f"| {dataset} | {d['settings']} | {d['works']} | {d['fraction']:.2f} ({d['interval'][0]:.2f}, "
                      f"{d['interval'][1]:.2f}) | {', '.join(f'{q:.2f}' for q in d['sigma_quartiles'])} |")
     p = found["paired"]

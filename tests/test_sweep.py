@@ -3,6 +3,8 @@ seeded draws, each setting trained on both datasets (paired), sharded, never tra
 
 import json
 
+import pytest
+
 from gan_lab import study
 
 
@@ -172,6 +174,10 @@ def test_several_models_sweeps_pool_into_one_page(tmp_path, data_dir, capsys):
                      str(tmp_path / "with-vae"), "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
     page = (tmp_path / "with-vae" / "report.md").read_text()
     assert "| vae | 0 | 1/1 = 1.00 (0.21, 1.00) | 0/0 |" in page and "nan" not in page
+    own_page = (started / "report" / "report.md").read_text()  # the sweep's own page, written beside it
+    assert "| fashion-mnist | 0 | 0 | – | – |" in own_page and "nan" not in own_page.lower()
+    for answers in (tmp_path / "with-vae" / "answers.json", started / "report" / "answers.json"):
+        json.loads(answers.read_text(), parse_constant=lambda name: pytest.fail(f"{answers} holds {name}"))
     # A study among them, or one model twice, is refused in one line.
     assert cli.main(["report", str(tmp_path / "dcgan"), str(tmp_path), "--out", str(out)]) == 2
     assert "not a sweep directory" in capsys.readouterr().err
