@@ -120,7 +120,7 @@ def check_same_training(cfg, plain, initial, batches, fast_state, fast_losses):
                 # terms in another order, and such elements differ (at width 0.25: ~16 of 401,408 in fc2 on one CPU;
                 # 227 of G's 1,024 bn1 biases for lsgan on the AMD EPYC of 2026-12-06, by up to 14% of lr).
                 # So compare the two tensors by how far training moved them: the difference is under 5%
-                # of the distance from the initial weights (here it is 0.1% to 2%), where a real
+                # of the distance from the initial weights (0.1% to 2% at width 0.25), where a real
                 # difference (another D, a lost BatchNorm update) is of the order of the move itself.
                 # None is off by more than the 3 steps taken.
                 moved = float(np.linalg.norm(np.asarray(b) - np.asarray(start)))

@@ -75,8 +75,8 @@ def final_state(run_dir):
 def straight_run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("straight") / "run"
     # In this process: the same program as the killed runs' processes compile (the suite's XLA flags are
-    # theirs), without a process start of its own. One checkpoint, at the end, instead of 24: saving
-    # must not change what trains (the stopped run saves every 8 steps), and the saves cost ~6 s.
+    # theirs), without a process start of its own. Only the checkpoints of each epoch's end (3) instead
+    # of one every 8 steps (24): saving must not change what trains, and the saves cost ~6 s.
     result = call_cli("train", *RUN, "--checkpoint-every", str(TOTAL_STEPS), "--out", str(out),
                       env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
