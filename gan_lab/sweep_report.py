@@ -304,13 +304,14 @@ def sensitivity(rows_by_model: dict[str, list[dict]], thresholds=SENSITIVITY_SIG
 def paired_difference(rows_by_model: dict[str, list[dict]]) -> dict:
     """The threshold-free comparison: over every setting trained on both datasets (all models), how often
     its sigma is higher on MNIST than on Fashion-MNIST, the median of MNIST's minus Fashion-MNIST's,
-    and Wilcoxon's signed-rank test of "no difference" (two-sided; nan below 2 pairs)."""
+    and Wilcoxon's signed-rank test of "no difference" (two-sided; None below 2 differing pairs, as the
+    median is without pairs, so answers.json stays valid JSON)."""
     differences = np.array([row["mnist"]["sigma"] - row["fashion-mnist"]["sigma"] for rows in rows_by_model.values()
                             for row in paired_rows(rows)])
-    p_value = float(scipy.stats.wilcoxon(differences).pvalue) if np.count_nonzero(differences) >= 2 else float("nan")
+    p_value = float(scipy.stats.wilcoxon(differences).pvalue) if np.count_nonzero(differences) >= 2 else None
     return {"pairs": len(differences), "higher_on_mnist": int(np.sum(differences > 0)),
             "higher_on_fashion": int(np.sum(differences < 0)),
-            "median": float(np.median(differences)) if len(differences) else float("nan"), "p_value": p_value}
+            "median": float(np.median(differences)) if len(differences) else None, "p_value": p_value}
 
 
 # The effects the pooled page states its power for: (works on MNIST only, on Fashion-MNIST only), as
@@ -422,12 +423,17 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
                      f"{fraction(at['per_dataset']['fashion-mnist'])} | {q['mnist_only']} | {q['fashion_only']} | "
                      f"{q['p_value']:.3g} |")
     difference = paired_difference(rows_by_model)
-    lines += ["", f"**Without a threshold:** of {difference['pairs']} settings trained on both datasets, "
-              f"{difference['higher_on_mnist']} score a higher (worse) sigma on MNIST than on Fashion-MNIST and "
-              f"{difference['higher_on_fashion']} the reverse; the median difference (MNIST minus Fashion-MNIST) is "
-              f"{difference['median']:+.3f}, Wilcoxon signed-rank p = {difference['p_value']:.2g}. Both datasets' "
-              "sigmas are on scales of their own real images under the same noise, so this compares how far each "
-              "model is from its own data, not the datasets' difficulty in any wider sense.", ""]
+    if difference["pairs"]:
+        wilcoxon = ("too few differing pairs for Wilcoxon's signed-rank test" if difference["p_value"] is None
+                    else f"Wilcoxon signed-rank p = {difference['p_value']:.2g}")
+        lines += ["", f"**Without a threshold:** of {difference['pairs']} settings trained on both datasets, "
+                  f"{difference['higher_on_mnist']} score a higher (worse) sigma on MNIST than on Fashion-MNIST and "
+                  f"{difference['higher_on_fashion']} the reverse; the median difference (MNIST minus Fashion-MNIST) "
+                  f"is {difference['median']:+.3f}, {wilcoxon}. Both datasets' sigmas are on scales of their own real "
+                  "images under the same noise, so this compares how far each model is from its own data, not the "
+                  "datasets' difficulty in any wider sense.", ""]
+    else:
+        lines += ["", "**Without a threshold:** no setting has been trained on both datasets yet.", ""]
     answers = {"models": found_by_model, "pooled": total, "by_threshold": by_threshold, "difference": difference,
                "power": [{"mnist_only": a, "fashion_only": b, "power": power} for (a, b), power in powers]}
     return lines, answers

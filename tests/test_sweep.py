@@ -96,6 +96,11 @@ def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
     difference = sweep_report.paired_difference({"m": rows})
     assert (difference["pairs"], difference["higher_on_mnist"], difference["higher_on_fashion"]) == (11, 0, 10)
     assert difference["median"] < 0 and abs(difference["p_value"] - 2 * 0.5 ** 10) < 1e-9
+    # Below 2 differing pairs there is no test, and no median without pairs: None (JSON null), not NaN.
+    one = sweep_report.paired_difference({"m": rows[:1]})
+    assert one["pairs"] == 1 and one["p_value"] is None
+    assert one["median"] == rows[0]["mnist"]["sigma"] - rows[0]["fashion-mnist"]["sigma"]
+    assert sweep_report.paired_difference({"m": []})["median"] is None
 
 
 def test_mcnemar_power_is_the_simulated_rejection_rate_and_keeps_its_level():
