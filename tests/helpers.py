@@ -15,6 +15,13 @@ import numpy as np
 from gan_lab import config, data
 
 TINY = dict(width=0.125, batch_size=32, log_every=5)
+# The images every tiny run trains on: 8 steps an epoch at TINY's batch size. One shape for the whole suite,
+# so JAX's persistent cache compiles each model's training step once (experiments/README.md, "The test
+# suite's time"); a test that trains at another shape pays that model's compilation again.
+TINY_SUBSET = 256
+STEPS_PER_EPOCH = TINY_SUBSET // TINY["batch_size"]
+# The same shape as command-line flags.
+TINY_FLAGS = ["--subset", str(TINY_SUBSET), "--batch-size", str(TINY["batch_size"]), "--width", str(TINY["width"])]
 
 
 def tiny_config(model: str, **overrides) -> config.Config:

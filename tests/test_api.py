@@ -14,10 +14,10 @@ import pytest
 import gan_lab
 from gan_lab import api, data, evaluation, metrics, registry, sheets
 from gan_lab.errors import UserError
+from tests import helpers
 
-# 256 images in batches of 32: the shape tests/test_registry.py trains cgan at, so the suite compiles this
-# step once (JAX's persistent cache).
-TINY = dict(dataset="fashion-mnist", width=0.125, batch_size=32, subset=256, epochs=3, steps=20, log_every=5)
+# The suite's one tiny shape (tests/helpers.py), so cgan's step compiles once for the suite.
+TINY = dict(helpers.TINY, dataset="fashion-mnist", subset=helpers.TINY_SUBSET, epochs=3, steps=20)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N = 6  # images per run.sample call: one size, one compilation of the decoder
 
@@ -35,7 +35,7 @@ def test_train_writes_a_run_with_the_settings_given(run):
     assert (run.dir / "config.json").is_file() and (run.dir / "samples" / "final.png").is_file()
     assert (run.config.model, run.config.dataset, run.config.steps, run.config.width) == ("cgan", "fashion-mnist",
                                                                                           20, 0.125)
-    # 256 images in batches of 32 are 8 steps an epoch
+    # 20 steps at the tiny shape's 8 an epoch
     assert repr(run) == f"<gan_lab.Run cgan on fashion-mnist, 2.50 epochs (20 steps), seed 0, in {run.dir}>"
     assert gan_lab.list_models() == api.list_models() == registry.names() and "cgan" in api.list_models()
 

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from gan_lab import runs
-from tests.helpers import tiny_config
+from tests.helpers import TINY_SUBSET, tiny_config
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -40,8 +40,8 @@ def free_port() -> int:
 def server(tmp_path_factory, data_dir):
     """`python -m gan_lab serve RUNS --port P` over a cgan trained a few steps on real MNIST."""
     root = tmp_path_factory.mktemp("runs")
-    runs.train_run(tiny_config("cgan", dataset="mnist", steps=4, subset=256), out=root / "cgan-mnist", data_dir=data_dir,
-                   show_progress=False)
+    runs.train_run(tiny_config("cgan", dataset="mnist", steps=4, subset=TINY_SUBSET), out=root / "cgan-mnist",
+                   data_dir=data_dir, show_progress=False)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "gan_lab", "serve", str(root), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -9,12 +9,10 @@ import pytest
 
 from gan_lab import checkpoint, runs
 from gan_lab.errors import UserError
-from tests.helpers import assert_one_line_error, call_cli, run_cli
+from tests.helpers import TINY, TINY_FLAGS, TINY_SUBSET, assert_one_line_error, call_cli, run_cli
 
-# 256 images in batches of 32 (8 steps an epoch): the shape tests/test_registry.py trains dcgan at, so the
-# suite compiles this step once (JAX's persistent cache).
-SMALL = ["--dataset", "mnist", "--subset", "256", "--batch-size", "32", "--width", "0.125", "--log-every", "4",
-         "--no-progress"]
+# The suite's one tiny shape (tests/helpers.py: 8 steps an epoch), so dcgan's step compiles once for the suite.
+SMALL = ["--dataset", "mnist", *TINY_FLAGS, "--log-every", "4", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -185,8 +183,7 @@ def test_a_full_disk_during_a_save_is_reported_as_such(tmp_path, data_dir, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full)
-    cfg = config.make_config("dcgan", {"dataset": "mnist", "subset": 256, "batch_size": 32, "width": 0.125,
-                                       "epochs": 1, "log_every": 1})
+    cfg = config.make_config("dcgan", {**TINY, "dataset": "mnist", "subset": TINY_SUBSET, "epochs": 1, "log_every": 1})
     with pytest.raises(checkpoint.CheckpointWriteError) as failed:
         runs.train_run(cfg, out=tmp_path / "run", data_dir=data_dir, show_progress=False)
     message = str(failed.value)

@@ -8,7 +8,7 @@ import socket
 import pytest
 from PIL import Image
 
-from tests.helpers import assert_one_line_error, call_cli, run_cli
+from tests.helpers import TINY_FLAGS, assert_one_line_error, call_cli, run_cli
 
 
 def test_list_groups_every_model_with_a_description():
@@ -85,9 +85,9 @@ def test_missing_data_without_network_says_where_to_put_the_file(tmp_path):
 
 def test_train_writes_a_complete_run_and_never_overwrites_it(tmp_path, data_dir):
     out = tmp_path / "run"
-    # 256 images in batches of 32: the shape tests/test_registry.py trains dcgan at (one compilation).
-    args = ["train", "dcgan", "--dataset", "mnist", "--subset", "256", "--batch-size", "32", "--epochs", "2",
-            "--width", "0.125", "--log-every", "4", "--out", str(out), "--no-progress"]
+    # The suite's one tiny shape (tests/helpers.py), so dcgan's step compiles once for the suite.
+    args = ["train", "dcgan", "--dataset", "mnist", *TINY_FLAGS, "--epochs", "2", "--log-every", "4", "--out", str(out),
+            "--no-progress"]
     result = call_cli(*args, env={"GAN_LAB_DATA": str(data_dir)})
     assert result.returncode == 0, result.stderr
     # Before the first step: how long the run is and where it is, to be watched (`gan_lab serve`).

@@ -14,15 +14,15 @@ STEPS = 6
 
 
 def train_tiny_dcgan(data_dir, devices: int):
-    """(the logged losses, 64 samples) of tiny dcgan on 256 MNIST images for STEPS steps on `devices` devices."""
+    """(the logged losses, 64 samples) of tiny dcgan on TINY_SUBSET MNIST images, STEPS steps on `devices` devices."""
     import jax
     import numpy as np
 
     from gan_lab import registry, trainer
-    from tests.helpers import real_subset, tiny_config
+    from tests.helpers import TINY_SUBSET, real_subset, tiny_config
 
-    images, labels = real_subset(data_dir, "mnist", 256)
-    cfg = tiny_config("dcgan", devices=devices, batch_size=32, steps=STEPS, log_every=1)
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)
+    cfg = tiny_config("dcgan", devices=devices, steps=STEPS, log_every=1)
     model = registry.get("dcgan").build(cfg)
     history = []
     loop = trainer.fit(model, cfg, images, labels, show_progress=False,

@@ -15,10 +15,9 @@ import jax
 import numpy as np
 
 from gan_lab import runs
-from tests.helpers import call_cli
+from tests.helpers import TINY_FLAGS, call_cli
 
-TRAIN = ["train", "dcgan", "--dataset", "mnist", "--width", "0.125", "--subset", "256", "--batch-size", "32",
-         "--log-every", "1", "--devices", "2", "--no-progress"]
+TRAIN = ["train", "dcgan", "--dataset", "mnist", *TINY_FLAGS, "--log-every", "1", "--devices", "2", "--no-progress"]
 TIMEOUT = 300  # seconds for a whole 2-process command; a hang fails the test instead of stalling CI
 
 

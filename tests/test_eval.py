@@ -4,12 +4,10 @@ import json
 
 import pytest
 
-from tests.helpers import assert_one_line_error, call_cli
+from tests.helpers import TINY_FLAGS, assert_one_line_error, call_cli
 
-# 256 images in batches of 32: the shape tests/test_registry.py trains each model at, so the suite
-# compiles these steps once (JAX's persistent cache).
-TINY_RUN = ["--dataset", "mnist", "--subset", "256", "--batch-size", "32", "--width", "0.125", "--epochs", "1",
-            "--no-progress"]
+# The suite's one tiny shape (tests/helpers.py), so each model's step compiles once for the suite.
+TINY_RUN = ["--dataset", "mnist", *TINY_FLAGS, "--epochs", "1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from gan_lab import evaluator, registry, sampling, trainer
 from gan_lab.models import acgan, adversarial, infogan
 from gan_lab.models.adversarial import Batch
-from tests.helpers import real_subset, tiny_config
+from tests.helpers import TINY_FLAGS, real_subset, tiny_config
 
 
 def softplus(x):
@@ -160,8 +160,8 @@ def test_infogan_sample_sheets_through_the_cli(tmp_path, data_dir, capsys):
     from gan_lab import cli
 
     run_dir = tmp_path / "run"
-    assert cli.main(["train", "infogan", "--dataset", "mnist", "--subset", "256", "--batch-size", "32",
-                     "--width", "0.125", "--epochs", "1", "--steps", "2", "--no-progress", "--out", str(run_dir),
+    assert cli.main(["train", "infogan", "--dataset", "mnist", *TINY_FLAGS, "--epochs", "1", "--steps", "2",
+                     "--no-progress", "--out", str(run_dir),
                      "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
     for sheet in ("wardrobe", "codes"):
         assert cli.main(["sample", str(run_dir), "--sheet", sheet, "--out", str(tmp_path / sheet)]) == 0, \

@@ -7,7 +7,7 @@ import jax
 import pytest
 
 from gan_lab import checkpoint, registry, trainer
-from tests.helpers import real_subset, tiny_config
+from tests.helpers import TINY_SUBSET, real_subset, tiny_config
 
 
 class CompileLog(logging.Handler):
@@ -34,7 +34,7 @@ def compile_log():
 
 
 def test_one_compilation_across_epochs_and_resume_with_no_implicit_transfer(data_dir, tmp_path, compile_log):
-    images, labels = real_subset(data_dir, "mnist", 256)
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)
     cfg = tiny_config("dcgan", epochs=2)
     model = registry.get("dcgan").build(cfg)
     manager = checkpoint.manager(tmp_path)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gan_lab import nets, precision, registry, study, trainer
-from tests.helpers import call_cli, real_subset, tiny_config
+from tests.helpers import TINY_FLAGS, TINY_SUBSET, call_cli, real_subset, tiny_config
 
 MODELS = registry.names()
 
@@ -85,7 +85,7 @@ def step_inputs(model, cfg, images, labels):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_models_step_multiplies_in_bfloat16_and_keeps_its_state_float32(name, data_dir):
-    images, labels = real_subset(data_dir, "mnist", 256)  # a WGAN's step takes 5 batches of 32
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)  # a WGAN's step takes 5 batches of 32
     f32 = registry.get(name).build(tiny_config(name))
     bf16 = registry.get(name).build(tiny_config(name, precision="bf16"))
     inputs = step_inputs(f32, tiny_config(name), images, labels)
@@ -102,7 +102,7 @@ def test_every_models_step_multiplies_in_bfloat16_and_keeps_its_state_float32(na
 
 @pytest.mark.parametrize("name", ["dcgan", "vae"])
 def test_bfloat16_training_follows_the_float32_run_closely_but_not_exactly(name, data_dir):
-    images, labels = real_subset(data_dir, "mnist", 256)
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)
     histories = {}
     for mode in ("f32", "bf16"):
         cfg = tiny_config(name, precision=mode, steps=4, log_every=1)
@@ -131,7 +131,7 @@ def test_a_study_in_bf16_has_its_own_setting_and_an_f32_one_keeps_its_old_name()
 def test_cli_records_the_precision_and_a_resume_cannot_change_it(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     # The shape the bf16 training test above trains dcgan at: one compilation of this step for the suite.
-    common = ("--subset", "256", "--batch-size", "32", "--width", "0.125", "--data-dir", str(data_dir))
+    common = (*TINY_FLAGS, "--data-dir", str(data_dir))
     done = call_cli("train", "dcgan", "--precision", "bf16", "--steps", "2", "--out", str(run_dir), *common)
     assert done.returncode == 0, done.stderr
     assert json.loads((run_dir / "config.json").read_text())["config"]["precision"] == "bf16"

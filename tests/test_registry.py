@@ -7,7 +7,7 @@ import pytest
 
 from gan_lab import registry, trainer
 from gan_lab.errors import UserError
-from tests.helpers import real_subset, tiny_config
+from tests.helpers import STEPS_PER_EPOCH, TINY_SUBSET, real_subset, tiny_config
 
 MODELS = registry.names()
 
@@ -29,7 +29,7 @@ def test_duplicate_registration_raises():
 
 @pytest.fixture(scope="module")
 def real(data_dir):
-    return real_subset(data_dir, "mnist", 256)
+    return real_subset(data_dir, "mnist", TINY_SUBSET)
 
 
 # Leaves a first step may legitimately leave as they are, by model, with the reason.
@@ -79,7 +79,7 @@ def test_steps_change_every_leaf_and_resume_continues_the_same_bits(name, real):
     assert jax.tree.structure(before) == jax.tree.structure(jax.device_get(one_step.model))
 
     straight, history = run(cfg)
-    assert len(history) == 2 * (256 // (32 * model.batches_per_step))
+    assert len(history) == 2 * (STEPS_PER_EPOCH // model.batches_per_step)
     assert all(np.isfinite(v) for values in history for v in values.values())
     first_epoch, history_a = run(tiny_config(name, epochs=1, log_every=1))
     restored = jax.tree.map(jax.numpy.asarray, jax.device_get(first_epoch))  # as a checkpoint gives it back

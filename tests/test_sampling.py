@@ -12,11 +12,10 @@ from PIL import Image
 
 from gan_lab import registry, sampling
 from gan_lab.errors import UserError
-from tests.helpers import assert_one_line_error, call_cli, tiny_config
+from tests.helpers import TINY, TINY_FLAGS, TINY_SUBSET, assert_one_line_error, call_cli, tiny_config
 
-# 256 images in batches of 32: the shape tests/test_registry.py trains each model at, so the suite
-# compiles these steps once (JAX's persistent cache).
-SMALL = ["--subset", "256", "--batch-size", "32", "--width", "0.125", "--epochs", "2", "--no-progress"]
+# The suite's one tiny shape (tests/helpers.py), so each model's step compiles once for the suite.
+SMALL = [*TINY_FLAGS, "--epochs", "2", "--no-progress"]
 
 
 @pytest.fixture
@@ -184,7 +183,7 @@ def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path,
 
     from gan_lab import config, runs
 
-    settings = {"epochs": 1, "subset": 256, "batch_size": 32, "width": 0.125, "checkpoint_every": 4}  # 8 steps
+    settings = {**TINY, "epochs": 1, "subset": TINY_SUBSET, "checkpoint_every": 4}  # 8 steps
     cfg = config.make_config("dcgan", {**settings, "dataset": "mnist"}, strict=False)
     run_dir = runs.train_run(cfg, runs_dir=tmp_path, data_dir=data_dir, show_progress=False)
     # As if killed after step 4's checkpoint: no later checkpoint, no final grid.

@@ -10,7 +10,7 @@ import pytest
 
 from gan_lab import cli, explorer, files, runs
 from gan_lab.errors import UserError
-from tests.helpers import tiny_config
+from tests.helpers import TINY_SUBSET, tiny_config
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -25,10 +25,9 @@ def served(tmp_path_factory, data_dir):
     """A runs directory with a conditional and an unconditional run (3/8 of an epoch and one epoch), a
     damaged run, a run with no checkpoint yet, and a symlink to a run outside the directory."""
     root = tmp_path_factory.mktemp("runs")
-    # 256 images in batches of 32, the shape tests/test_registry.py trains these models at: the suite
-    # compiles each training step once (JAX's persistent cache), not once per file.
+    # The suite's one tiny shape (tests/helpers.py): each training step compiles once for the suite.
     for model, dataset, steps in (("cgan", "mnist", 3), ("dcgan", "fashion-mnist", 8)):
-        cfg = tiny_config(model, dataset=dataset, steps=steps, subset=256)
+        cfg = tiny_config(model, dataset=dataset, steps=steps, subset=TINY_SUBSET)
         runs.train_run(cfg, out=root / f"{model}-{dataset}", data_dir=data_dir, show_progress=False)
     (root / "damaged").mkdir()
     (root / "damaged" / "config.json").write_text('{"config": {"model": "cgan", "data')  # cut mid-write

@@ -11,7 +11,7 @@ import pytest
 
 from gan_lab import registry, trainer
 from gan_lab.registry import Model
-from tests.helpers import real_subset, tiny_config
+from tests.helpers import TINY_SUBSET, real_subset, tiny_config
 
 
 def test_dcgan_mean_image_moves_toward_the_data(data_dir):
@@ -57,7 +57,7 @@ def test_non_finite_loss_stops_the_run_naming_the_step(data_dir):
 
 
 def test_different_seeds_differ_and_steps_limit_is_respected(data_dir):
-    images, labels = real_subset(data_dir, "mnist", 256)
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)
     model = registry.get("dcgan").build(tiny_config("dcgan"))
     runs = [trainer.fit(model, tiny_config("dcgan", seed=seed, steps=3), images, labels, show_progress=False)
             for seed in (0, 1)]
@@ -68,7 +68,7 @@ def test_different_seeds_differ_and_steps_limit_is_respected(data_dir):
 
 def test_seeds_trained_together_match_seeds_trained_alone(data_dir):
     """vmap over a seed axis: one compiled step for several seeds, each as if trained alone."""
-    images, labels = real_subset(data_dir, "mnist", 256)
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)
     cfg = tiny_config("dcgan", steps=4, log_every=1)
     model = registry.get("dcgan").build(cfg)
     together_log = []
@@ -100,7 +100,7 @@ def test_a_stop_at_a_log_step_is_logged_before_its_checkpoint(data_dir, signum):
 
 
 def stopped_at_a_log_step(data_dir, signum):
-    images, labels = real_subset(data_dir, "mnist", 256)
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)
     cfg = tiny_config("dcgan", epochs=1, log_every=1)
     model = registry.get("dcgan").build(cfg)
     logged, saved = [], []
