@@ -7,8 +7,9 @@
 
 Each model in MODELS is swept by `gan_lab sweep` (the command, in this process) with the same budget:
 TRIALS settings drawn around its defaults (sweep seed 0), each trained for one epoch on both datasets
-at width 0.5 and the sweep's own seed (SEEDS), scored on N_EVAL samples. Width is fixed so that the four sweeps cost
-about the same (~2.5 minutes a job on 2 busy cores, ~100 minutes a model); the width-varying search is
+at width 0.5 and the sweep's own seed (SEEDS), scored on N_EVAL samples. Width is fixed so that a sweep's cost
+depends on its model alone (a median of ~2.4 minutes a job on 2 busy cores for dcgan, cgan and vae, ~6.3
+for dragan, whose gradient penalty differentiates D twice); the width-varying search is
 `gan_lab sweep MODEL` without --fix. The four are dcgan, cgan (the same nets with labels), vae (no
 adversary) and dragan (a critic-regularised GAN: a gradient penalty around the data, and the one of
 those that learns as well as dcgan at this budget, experiments/results/learning_curves.md).
