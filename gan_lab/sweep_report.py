@@ -371,6 +371,16 @@ def load_sweeps(sweep_dirs: list[Path], data_dir=None) -> dict[str, tuple[dict, 
     return loaded
 
 
+def transfer_cells(transfer: dict | None) -> str:
+    """The pooled table's two transfer cells from analyse()'s "transfer": Spearman's rho with its interval,
+    and where the setting best on MNIST ranks among the same settings on Fashion-MNIST (1 = best there too)."""
+    if transfer is None:  # too few pairs for a rank correlation
+        return "– | –"
+    low, high = transfer["interval"]
+    return (f"{transfer['rho']:.2f} ({low:.2f}, {high:.2f}) | {transfer['its_rank_on_fashion']} of {transfer['of']} "
+            f"({transfer['best_on_mnist']})")
+
+
 def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links: dict[str, str] | None = None
                 ) -> tuple[list[str], dict]:
     """(the pooled page's markdown lines, its answers) over load_sweeps' sweeps: per model and pooled,
@@ -385,8 +395,9 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
              f"budget ({'; '.join(sorted(budgets))}) and training seed. A setting works when its noise-equivalent "
              f"sigma is at most {quality.WORKS_SIGMA} and it draws every class (gan_lab/quality.py).", "",
              "| model | settings paired | works on MNIST (95% interval) | works on Fashion-MNIST (95% interval) | "
-             "both | MNIST only | Fashion-MNIST only | neither | McNemar p | Spearman rho (95% interval) |" +
-             (" its page |" if links else ""), "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if links else "")]
+             "both | MNIST only | Fashion-MNIST only | neither | McNemar p | Spearman rho (95% interval) | "
+             "MNIST's best setting: its rank on Fashion-MNIST |" + (" its page |" if links else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if links else "")]
 
     def fraction(d):
         if not d["settings"]:  # a sweep that has not finished a setting on this dataset yet
@@ -394,16 +405,15 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
         return f"{d['works']}/{d['settings']} = {d['fraction']:.2f} ({d['interval'][0]:.2f}, {d['interval'][1]:.2f})"
 
     for model, found in found_by_model.items():
-        p, t = found["paired"], found.get("transfer")
-        rho = f"{t['rho']:.2f} ({t['interval'][0]:.2f}, {t['interval'][1]:.2f})" if t else "–"
+        p = found["paired"]
         lines.append(f"| {model} | {p['pairs']} | {fraction(found['per_dataset']['mnist'])} | "
                      f"{fraction(found['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
-                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | {rho} |" +
+                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | {transfer_cells(found.get('transfer'))} |" +
                      (f" [{model}]({links[model]}) |" if links else ""))
     p = total["paired"]
     lines.append(f"| **all** | {p['pairs']} | {fraction(total['per_dataset']['mnist'])} | "
                  f"{fraction(total['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
-                 f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | – |" + (" |" if links else ""))
+                 f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | – | – |" + (" |" if links else ""))
     powers = [(effect, mcnemar_power(p["pairs"], *effect)) for effect in POWER_EFFECTS]
     quadrant_plot(rows_by_model, figure)
     lines += ["", "The pooled test adds every model's discordant pairs: under \"neither dataset is more forgiving\" "

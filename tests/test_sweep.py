@@ -81,6 +81,9 @@ def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
                                "p_value": found["paired"]["p_value"]}
     assert abs(found["paired"]["p_value"] - 2 * 0.5 ** 5) < 1e-12  # exact two-sided binomial, 5 of 5 discordant
     assert abs(found["transfer"]["rho"] - 1.0) < 1e-12 and found["transfer"]["its_rank_on_fashion"] == 1
+    # The pooled table's cells: the best MNIST setting (trial000, sigma 0.05) is best on Fashion-MNIST too.
+    assert sweep_report.transfer_cells(found["transfer"]) == "1.00 (1.00, 1.00) | 1 of 10 (trial000)"
+    assert sweep_report.transfer_cells(None) == "– | –"
     assert sweep_report.wilson(0, 10)[0] == 0.0 and sweep_report.wilson(10, 10)[1] == 1.0
 
     # Judged again at other thresholds: at 0.5 nine MNIST settings work (not 0.6, nor the one missing a
