@@ -20,9 +20,11 @@ see the founding claim's picture (30% of settings working on MNIST only, 5% on F
 the page states the power at the pairs it has). Each model's own fraction of working settings has a 95%
 interval about +-0.2 wide at 20.
 
-Writes the pooled page to experiments/results/founding_claim.md (included in docs/quality.md) and its
-picture to samples/founding_claim.png; each sweep's own page is in its directory's report/ under
-experiments/out/sweeps/.
+Writes the pooled page to experiments/results/founding_claim.md (included in docs/quality.md), its
+picture to samples/founding_claim.png, and each model's quality spread and sample sheet to
+samples/founding_claim-<model>-quality.png and -samples.png (about a minute a model: the sheet loads
+every run). `gan_lab report SWEEP_DIR` writes a sweep's own page, with its table of settings, in its
+report/ under experiments/out/sweeps/.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ COMMAND = "python experiments/founding_claim.py"
 
 def sweep_dir(model: str) -> Path:
     return SWEEPS / f"{model}-e{EPOCHS}-w{WIDTH}-seed{SEEDS[model]}"
+
+
+def figure_path(model: str, kind: str) -> Path:
+    """samples/founding_claim-<model>-<kind>.png: a sweep's own pictures, beside the pooled one."""
+    return FIGURE.with_name(f"{FIGURE.stem}-{model}-{kind}.png")
 
 
 def run_sweep(model: str, data_dir=None, shard=None) -> None:
@@ -94,6 +101,14 @@ def main() -> int:
               f"and the training ({', '.join(f'{m} {s}' for m, s in SEEDS.items())}).", ""]
     # The page names its picture by file name; here the picture lives in samples/.
     lines = [line.replace(f"]({FIGURE.name})", f"](../../samples/{FIGURE.name})") for line in lines]
+    lines += ["**Every setting, drawn.** Per model: the spread of sigma over its settings on each dataset, and "
+              "16 samples of every setting on MNIST beside the same noise on Fashion-MNIST, framed green where "
+              "the setting works and red where it fails.", ""]
+    for model, (settings, rows) in loaded.items():
+        quality_plot = sweep_report.distribution_plot(rows, model, figure_path(model, "quality"))
+        sheet = sweep_report.sample_sheet(sweep_dir(model), settings, rows, figure_path(model, "samples"))
+        lines += [f"![{model}: sigma over settings](../../samples/{quality_plot.name})", "",
+                  f"![{model}: every setting on both datasets](../../samples/{sheet.name})", ""]
     write_result(RESULTS, "\n".join(["# Does MNIST forgive settings that Fashion-MNIST does not?", "", *header, *lines]))
     (SWEEPS / "founding_claim-answers.json").write_text(json.dumps(answers, indent=1, default=float) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)} and {FIGURE.relative_to(ROOT)}")

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.stats
 from matplotlib.figure import Figure  # not pyplot: files only, the importing program's backend is left alone
 
-from gan_lab import quality, report, study, sweep
+from gan_lab import plotting, quality, report, study, sweep
 from gan_lab.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -148,9 +148,13 @@ def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
     return path
 
 
+PAIRS_PER_ROW = 4  # settings side by side in the sample sheet: 20 settings make 5 rows of 8 grids
+
+
 def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, per_cell: int = 16) -> Path:
-    """One row per setting: `per_cell` samples on MNIST beside the same on Fashion-MNIST (the same
-    noise), titled with sigma and works / fails. Only settings whose runs are still on disk."""
+    """Every setting as a pair of grids, `per_cell` samples on MNIST beside the same on Fashion-MNIST
+    (the same noise), PAIRS_PER_ROW pairs a row, each grid framed and titled green (works) or red (fails)
+    with its sigma. Only settings whose runs are still on disk."""
     import jax
 
     from gan_lab import runs, sampling
@@ -167,28 +171,41 @@ def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, 
             images, _ = sampling.export_samples(run.model, run.state, jax.random.key(0), per_cell)  # the same noise
             pair.append((images, row[dataset]))
         cells.append((row["trial"], pair))
-    fig = Figure(figsize=(6, 1.6 * len(cells) + 0.6))
-    axes = fig.subplots(len(cells), 2, squeeze=False)
+    n_rows = max(1, -(-len(cells) // PAIRS_PER_ROW))
+    # One grid's side in inches at 100 dpi is about its pixels: the samples are drawn near their own size.
+    fig = Figure(figsize=(1.45 * 2 * PAIRS_PER_ROW, 1.75 * n_rows + 0.5))
+    axes = fig.subplots(n_rows, 2 * PAIRS_PER_ROW, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
     side = int(np.ceil(np.sqrt(per_cell)))
-    for (trial, pair), row_axes in zip(cells, axes):
-        for ax, dataset, cell in zip(row_axes, DATASETS, pair):
-            ax.set_xticks([])
-            ax.set_yticks([])
+    short = {"mnist": "MNIST", "fashion-mnist": "Fashion"}
+    for index, (trial, pair) in enumerate(cells):
+        row_axes = axes[index // PAIRS_PER_ROW]
+        for offset, (dataset, cell) in enumerate(zip(DATASETS, pair)):
+            ax = row_axes[2 * (index % PAIRS_PER_ROW) + offset]
+            name = f"{trial.removeprefix('trial')} {short[dataset]}"
             if cell is None:
-                ax.set_title(f"{trial} {dataset}: not run", fontsize=7)
+                ax.set_title(f"{name}: not run", fontsize=7)
                 continue
             images, scores = cell
             grid = np.zeros((side * 28, side * 28), np.uint8)
             for i, image in enumerate(images[:side * side]):
                 grid[(i // side) * 28:(i // side + 1) * 28, (i % side) * 28:(i % side + 1) * 28] = image
-            ax.imshow(grid, cmap="gray", vmin=0, vmax=255)
-            verdict = "works" if scores["works"] else "fails"
-            ax.set_title(f"{trial} {dataset}: sigma {scores['sigma']:.2f}, {verdict}", fontsize=7,
-                         color="tab:green" if scores["works"] else "tab:red")
-    fig.suptitle(f"{settings['model']}: the same settings on both datasets")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+            colour = "tab:green" if scores["works"] else "tab:red"
+            ax.set_axis_on()
+            # Nearest-neighbour: each sample pixel stays a block of one grey (sharp, and the PNG stays small).
+            ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_color(colour)
+                spine.set_linewidth(2.5)
+            ax.set_title(f"{name} {scores['sigma']:.2f} {'works' if scores['works'] else 'fails'}", fontsize=7,
+                         color=colour)
+    fig.suptitle(f"{settings['model']}: each setting on MNIST (left) and Fashion-MNIST (right), the same noise; "
+                 f"noise-equivalent sigma, works at most {quality.WORKS_SIGMA} with every class drawn", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    return plotting.save_palette_png(fig, path)
 
 
 def mcnemar_power(pairs: int, mnist_only: float, fashion_only: float, alpha: float = 0.05) -> float:
