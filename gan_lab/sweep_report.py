@@ -136,13 +136,15 @@ def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
     for x, dataset in enumerate(DATASETS):
         values = [row[dataset] for row in rows if dataset in row]
         jitter = np.random.default_rng(x).uniform(-0.06, 0.06, len(values))
-        ax.scatter(x + jitter, [v["sigma"] for v in values], c=["tab:green" if v["works"] else "tab:red" for v in values],
-                   s=18, zorder=3)
+        colours = ["tab:green" if v["works"] else "tab:red" for v in values]
+        # Hollow where a class is missing, as in the pooled quadrant picture: such a setting fails at any sigma.
+        ax.scatter(x + jitter, [v["sigma"] for v in values], s=18, zorder=3, edgecolors=colours,
+                   facecolors=[c if v["class_coverage"] >= 1 else "none" for c, v in zip(colours, values)])
         ax.boxplot([v["sigma"] for v in values], positions=[x], widths=0.3, showfliers=False)
     ax.axhline(quality.WORKS_SIGMA, color="tab:red", lw=0.8, ls="--")
     ax.set_xticks([0, 1], ["MNIST", "Fashion-MNIST"])
     ax.set_ylabel("noise-equivalent sigma (lower is better)")
-    ax.set_title(f"{model}: quality over {len(rows)} settings (green: works)")
+    ax.set_title(f"{model}: quality over {len(rows)} settings\n(green: works; hollow: a class missing)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
