@@ -102,7 +102,8 @@ def main() -> int:
     # The page names its picture by file name; here the picture lives in samples/.
     lines = [line.replace(f"]({FIGURE.name})", f"](../../samples/{FIGURE.name})") for line in lines]
     lines += ["**Every setting, drawn.** Per model: the spread of sigma over its settings on each dataset, and "
-              "16 samples of every setting on MNIST beside the same noise on Fashion-MNIST, framed green where "
+              f"{sweep_report.SHEET_SAMPLES} samples of every setting on MNIST beside the same noise on "
+              "Fashion-MNIST, framed green where "
               "the setting works and red where it fails.", ""]
     for model, (settings, rows) in loaded.items():
         quality_plot = sweep_report.distribution_plot(rows, model, figure_path(model, "quality"))
@@ -111,7 +112,8 @@ def main() -> int:
                   f"![{model}: every setting on both datasets](../../samples/{sheet.name})", ""]
     write_result(RESULTS, "\n".join(["# Does MNIST forgive settings that Fashion-MNIST does not?", "", *header, *lines]))
     (SWEEPS / "founding_claim-answers.json").write_text(json.dumps(answers, indent=1, default=float) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)} and {FIGURE.relative_to(ROOT)}")
+    print(f"wrote {RESULTS.relative_to(ROOT)}, {FIGURE.relative_to(ROOT)} and each model's "
+          f"{figure_path('MODEL', 'quality').relative_to(ROOT)} and -samples.png")
     return 0
 
 

@@ -132,8 +132,9 @@ def save_comparison_sheet(blocks: dict, row_names, column_names, path: Path, tit
 
 
 def save_palette_png(fig: Figure, path: Path, dpi: int = 100) -> Path:
-    """`fig` as a 256-colour PNG: a sheet of grey samples with a few coloured labels needs no more, and
-    stores in about half the bytes of matplotlib's RGBA (a sweep's 40-grid sheet: ~0.9 MB -> ~0.4 MB)."""
+    """`fig` as a 256-colour PNG: slightly lossy (a sheet of grey samples with coloured labels has a few
+    more colours, so close greys merge), in less than half the bytes of matplotlib's RGBA (a sweep's
+    40-grid sheet: ~0.8 MB -> ~0.36 MB)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=dpi, facecolor="white", format="png")
     buffer.seek(0)

@@ -73,5 +73,9 @@ def noise_equivalent(fd: float, ladder) -> float:
     return float(np.interp(log_fd, log_fds, sigmas))
 
 
+def draws_every_class(class_coverage: float) -> bool:
+    return class_coverage >= 1.0
+
+
 def works(sigma: float, class_coverage: float, threshold: float = WORKS_SIGMA) -> bool:
-    return sigma <= threshold and class_coverage >= 1.0
+    return sigma <= threshold and draws_every_class(class_coverage)

@@ -131,15 +131,22 @@ def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
     """Each setting's sigma on both datasets: the spread of quality over settings, paired by lines."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
+    # Each point's own small sideways offset, so that equal sigmas stay visible; the pairing lines end on it.
+    jitter = {(row["trial"], x): offset for x, dataset in enumerate(DATASETS)
+              for row, offset in zip([r for r in rows if dataset in r],
+                                     np.random.default_rng(x).uniform(-0.06, 0.06, len(rows)))}
     for row in paired_rows(rows):
-        ax.plot([0, 1], [row[d]["sigma"] for d in DATASETS], color="grey", lw=0.6, alpha=0.6)
+        ax.plot([jitter[row["trial"], x] + x for x in (0, 1)], [row[d]["sigma"] for d in DATASETS], color="grey",
+                lw=0.6, alpha=0.6)
     for x, dataset in enumerate(DATASETS):
-        values = [row[dataset] for row in rows if dataset in row]
-        jitter = np.random.default_rng(x).uniform(-0.06, 0.06, len(values))
+        with_dataset = [row for row in rows if dataset in row]
+        values = [row[dataset] for row in with_dataset]
+        jitter_x = np.array([jitter[row["trial"], x] for row in with_dataset])
         colours = ["tab:green" if v["works"] else "tab:red" for v in values]
         # Hollow where a class is missing, as in the pooled quadrant picture: such a setting fails at any sigma.
-        ax.scatter(x + jitter, [v["sigma"] for v in values], s=18, zorder=3, edgecolors=colours,
-                   facecolors=[c if v["class_coverage"] >= 1 else "none" for c, v in zip(colours, values)])
+        ax.scatter(x + jitter_x, [v["sigma"] for v in values], s=18, zorder=3, edgecolors=colours,
+                   facecolors=[c if quality.draws_every_class(v["class_coverage"]) else "none"
+                               for c, v in zip(colours, values)])
         ax.boxplot([v["sigma"] for v in values], positions=[x], widths=0.3, showfliers=False)
     ax.axhline(quality.WORKS_SIGMA, color="tab:red", lw=0.8, ls="--")
     ax.set_xticks([0, 1], ["MNIST", "Fashion-MNIST"])
@@ -153,10 +160,14 @@ def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
 PAIRS_PER_ROW = 4  # settings side by side in the sample sheet: 20 settings make 5 rows of 8 grids
 
 
-def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, per_cell: int = 16) -> Path:
+SHEET_SAMPLES = 16  # samples per grid in the sample sheet: a 4 x 4 grid
+
+
+def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, per_cell: int = SHEET_SAMPLES) -> Path:
     """Every setting as a pair of grids, `per_cell` samples on MNIST beside the same on Fashion-MNIST
     (the same noise), PAIRS_PER_ROW pairs a row, each grid framed and titled green (works) or red (fails)
-    with its sigma. Only settings whose runs are still on disk."""
+    with its sigma. A setting not trained on a dataset, or whose run is no longer on disk, says so in
+    its grid's place."""
     import jax
 
     from gan_lab import runs, sampling
@@ -167,7 +178,7 @@ def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, 
         for dataset in DATASETS:
             run_dir = Path(sweep_dir) / row["trial"] / study.Job(settings["model"], dataset, settings["seed"]).name
             if dataset not in row or not (run_dir / "config.json").exists():
-                pair.append(None)
+                pair.append("not run" if dataset not in row else "run not on disk")
                 continue
             run = runs.load_trained(run_dir)
             images, _ = sampling.export_samples(run.model, run.state, jax.random.key(0), per_cell)  # the same noise
@@ -186,13 +197,11 @@ def sample_sheet(sweep_dir: Path, settings: dict, rows: list[dict], path: Path, 
         for offset, (dataset, cell) in enumerate(zip(DATASETS, pair)):
             ax = row_axes[2 * (index % PAIRS_PER_ROW) + offset]
             name = f"{trial.removeprefix('trial')} {short[dataset]}"
-            if cell is None:
-                ax.set_title(f"{name}: not run", fontsize=7)
+            if isinstance(cell, str):
+                ax.set_title(f"{name}: {cell}", fontsize=7)
                 continue
             images, scores = cell
-            grid = np.zeros((side * 28, side * 28), np.uint8)
-            for i, image in enumerate(images[:side * side]):
-                grid[(i // side) * 28:(i // side + 1) * 28, (i % side) * 28:(i % side + 1) * 28] = image
+            grid = plotting.image_grid(images[:side * side], side, pad=0, pad_value=0)
             colour = "tab:green" if scores["works"] else "tab:red"
             ax.set_axis_on()
             # Nearest-neighbour: each sample pixel stays a block of one grey (sharp, and the PNG stays small).
@@ -350,7 +359,8 @@ def quadrant_plot(rows_by_model: dict[str, list[dict]], path: Path) -> Path:
     for model, rows in rows_by_model.items():
         paired = paired_rows(rows)
         for every_class in (True, False):
-            points = [row for row in paired if (min(row[d]["class_coverage"] for d in DATASETS) >= 1.0) == every_class]
+            points = [row for row in paired
+                      if all(quality.draws_every_class(row[d]["class_coverage"]) for d in DATASETS) == every_class]
             if points:
                 x, y = [r["mnist"]["sigma"] for r in points], [r["fashion-mnist"]["sigma"] for r in points]
                 highest = max(highest, *x, *y)

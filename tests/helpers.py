@@ -21,7 +21,7 @@ TINY = dict(width=0.125, batch_size=32, log_every=5)
 TINY_SUBSET = 256
 STEPS_PER_EPOCH = TINY_SUBSET // TINY["batch_size"]
 # The same shape as command-line flags.
-TINY_FLAGS = ["--subset", str(TINY_SUBSET), "--batch-size", str(TINY["batch_size"]), "--width", str(TINY["width"])]
+TINY_FLAGS = ("--subset", str(TINY_SUBSET), "--batch-size", str(TINY["batch_size"]), "--width", str(TINY["width"]))
 
 
 def tiny_config(model: str, **overrides) -> config.Config:

@@ -14,10 +14,10 @@ import pytest
 import gan_lab
 from gan_lab import api, data, evaluation, metrics, registry, sheets
 from gan_lab.errors import UserError
-from tests import helpers
+from tests.helpers import TINY, TINY_SUBSET
 
 # The suite's one tiny shape (tests/helpers.py), so cgan's step compiles once for the suite.
-TINY = dict(helpers.TINY, dataset="fashion-mnist", subset=helpers.TINY_SUBSET, epochs=3, steps=20)
+RUN_SETTINGS = dict(TINY, dataset="fashion-mnist", subset=TINY_SUBSET, epochs=3, steps=20)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N = 6  # images per run.sample call: one size, one compilation of the decoder
 
@@ -27,7 +27,7 @@ def run(data_dir, tmp_path_factory):
     # A library changes nothing in the importing process: the API never opts into the CLI's settings.
     with mock.patch("gan_lab.runtime.configure", side_effect=AssertionError("the API called runtime.configure")):
         return api.train("cgan", out=tmp_path_factory.mktemp("api") / "cgan", data_dir=data_dir, progress=False,
-                             **TINY)
+                             **RUN_SETTINGS)
 
 
 def test_train_writes_a_run_with_the_settings_given(run):

@@ -85,7 +85,7 @@ def step_inputs(model, cfg, images, labels):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_models_step_multiplies_in_bfloat16_and_keeps_its_state_float32(name, data_dir):
-    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)  # a WGAN's step takes 5 batches of 32
+    images, labels = real_subset(data_dir, "mnist", TINY_SUBSET)  # at --preset paper a WGAN's step takes 5 batches of 32
     f32 = registry.get(name).build(tiny_config(name))
     bf16 = registry.get(name).build(tiny_config(name, precision="bf16"))
     inputs = step_inputs(f32, tiny_config(name), images, labels)

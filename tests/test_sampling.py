@@ -183,7 +183,8 @@ def test_a_cut_run_of_the_same_settings_is_continued_not_trained_again(tmp_path,
 
     from gan_lab import config, runs
 
-    settings = {**TINY, "epochs": 1, "subset": TINY_SUBSET, "checkpoint_every": 4}  # 8 steps
+    settings = {"width": TINY["width"], "batch_size": TINY["batch_size"], "subset": TINY_SUBSET, "epochs": 1,
+                "checkpoint_every": 4}  # STEPS_PER_EPOCH (8) steps
     cfg = config.make_config("dcgan", {**settings, "dataset": "mnist"}, strict=False)
     run_dir = runs.train_run(cfg, runs_dir=tmp_path, data_dir=data_dir, show_progress=False)
     # As if killed after step 4's checkpoint: no later checkpoint, no final grid.

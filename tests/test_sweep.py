@@ -84,6 +84,11 @@ def test_a_sweeps_answers_count_pairs_and_intervals_as_defined():
     # The pooled table's cells: the best MNIST setting (trial000, sigma 0.05) is best on Fashion-MNIST too.
     assert sweep_report.transfer_cells(found["transfer"]) == "1.00 (1.00, 1.00) | 1 of 10 (trial000)"
     assert sweep_report.transfer_cells(None) == "– | –"
+    # The best MNIST setting (trial002, 0.1) worst on Fashion-MNIST, tied with trial004: its rank is the
+    # ties' lowest, 4 of 5 (method "min"), counted among the Fashion-MNIST sigmas, not the MNIST ones.
+    crossed = sweep_report.analyse([row(k, m, f) for k, (m, f) in
+                                    enumerate([(0.3, 0.2), (0.4, 0.3), (0.1, 0.9), (0.5, 0.1), (0.6, 0.9)])])
+    assert sweep_report.transfer_cells(crossed["transfer"]).endswith("| 4 of 5 (trial002)")
     assert sweep_report.wilson(0, 10)[0] == 0.0 and sweep_report.wilson(10, 10)[1] == 1.0
 
     # Judged again at other thresholds: at 0.5 nine MNIST settings work (not 0.6, nor the one missing a
@@ -169,6 +174,9 @@ def test_several_models_sweeps_pool_into_one_page(tmp_path, data_dir, capsys):
     assert abs(answers["power"][0]["power"] - 0.35 ** 6 * ((6 / 7) ** 6 + (1 / 7) ** 6)) < 1e-12
     page = (out / "report.md").read_text()
     assert "| **all** | 6 |" in page and "| dcgan | 3 |" in page and "power" in page
+    # Too few pairs (3) for a rank correlation: both transfer cells say so, and every row has the header's columns.
+    table = [line for line in page.splitlines() if line.startswith("| dcgan |") or line.startswith("| model |")]
+    assert "| – | – | [dcgan](" in table[1] and len({line.count("|") for line in table}) == 1  # then its page
     assert (out / "sweeps-quadrant.png").read_bytes().startswith(b"\x89PNG")
     assert all((tmp_path / model / "report" / "report.md").exists() for model in verdicts)  # each sweep's own page
     # A sweep still running, with one setting trained on MNIST only so far, is listed as such, not as "nan".
