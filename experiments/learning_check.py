@@ -130,6 +130,7 @@ def main() -> None:
     budget = BUDGET
     entries = kept["models"]
     learned = sorted(name for name, entry in entries.items() if entry["steps"])
+    initial_fd = float(np.median([entry["measured"]["0"][0][0] for entry in entries.values()])) if entries else float("nan")
     write_result(RESULTS, f"""# What a CI learning check would cost (issue 26, item 4)
 
 Written by `python experiments/learning_check.py` on {kept.get('cpu', 'this machine')}: {len(entries)} of
@@ -141,8 +142,10 @@ FD is at most {LEARNED}x its initial FD; "threshold": halfway between seed 0's i
 seed's FD there. "seconds": the whole measurement of a model (three seeds, every point of the ladder), here.
 
 {len(learned)} of the {len(entries)} measured models learn at this budget within {max(STEP_LADDER)} steps
-({', '.join(learned) or 'none'}). The others stay near the initial FD, where an untrained generator's grey
-images are: a check at this shape could not tell them from a broken model.
+({', '.join(learned) or 'none'}). The others never reach {LEARNED}x their initial FD here (an untrained
+generator's grey images score {initial_fd:.0f}, the median over models): at this shape a check could not tell them from a broken model,
+and they need wider nets and more steps (their learning curves at width 0.5:
+experiments/results/learning_curves.md), which the suite's 10 minutes on 2 cores cannot hold.
 
 {table(kept['models'])}
 """)
