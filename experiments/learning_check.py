@@ -109,7 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=registry.names(), choices=registry.names())
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--report-only", action="store_true", help="rewrite the page from experiments/results/learning_check.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the page from experiments/results/learning_check.json")
     args = parser.parse_args()
     runtime.configure()
     kept = json.loads(MEASURED.read_text()) if MEASURED.exists() else {"models": {}}

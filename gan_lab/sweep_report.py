@@ -158,8 +158,6 @@ def distribution_plot(rows: list[dict], model: str, path: Path) -> Path:
 
 
 PAIRS_PER_ROW = 4  # settings side by side in the sample sheet: 20 settings make 5 rows of 8 grids
-
-
 SHEET_SAMPLES = 16  # samples per grid in the sample sheet: a 4 x 4 grid
 
 
@@ -437,7 +435,8 @@ def pooled_page(loaded: dict[str, tuple[dict, list[dict]]], figure: Path, links:
         p = found["paired"]
         lines.append(f"| {model} | {p['pairs']} | {fraction(found['per_dataset']['mnist'])} | "
                      f"{fraction(found['per_dataset']['fashion-mnist'])} | {p['both']} | {p['mnist_only']} | "
-                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | {transfer_cells(found.get('transfer'))} |" +
+                     f"{p['fashion_only']} | {p['neither']} | {p['p_value']:.3g} | "
+                     f"{transfer_cells(found.get('transfer'))} |" +
                      (f" [{model}]({links[model]}) |" if links else ""))
     p = total["paired"]
     lines.append(f"| **all** | {p['pairs']} | {fraction(total['per_dataset']['mnist'])} | "
