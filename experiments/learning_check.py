@@ -6,16 +6,25 @@ the check at the cheapest budget there is, the test suite's own tiny shape (widt
     python experiments/learning_check.py                      # every model (one to three minutes each here)
     python experiments/learning_check.py --models dcgan vae   # measure some; keeps the others
     python experiments/learning_check.py --report-only        # the page from what is measured
+    python experiments/learning_check.py --dataset fashion-mnist --models dcgan   # the same on Fashion-MNIST
+    python experiments/learning_check.py --cost               # time each check as a test would run it
 
 Each model, at its defaults narrowed to BUDGET's width and batch size (the lab's budget knobs, not the
 model's recipe), trains each of SEEDS alone through the plain loop (the path `gan_lab train` takes) and
 is scored at step 0 and at every point of STEP_LADDER: the FD of BUDGET["samples"] samples against the
-test set. A check's step count would be the first point where every seed's FD is at most LEARNED x its
-initial FD, and its threshold halfway between seed 0's initial FD and the worst seed's FD there: a run
-that learns half as far as the slowest seed did passes, one that does not learn fails. Memorising 256
-images is learning too: the check asks whether a model moves from noise toward the data at all.
-Each model is written to experiments/results/learning_check.json as soon as it is measured; the page
-is experiments/results/learning_check.md.
+test set. Memorising 256 images is learning too: the check asks whether a model learns the data at all.
+
+A fall of the FD is not yet learning: on Fashion-MNIST at this width, the FD of a GAN trained on
+shapeless images falls about as far as one trained on the data (learning_check-fashion-mnist.md):
+matching the data's brightness, or BatchNorm's running averages alone, move the samples. So each model
+is also trained once (seed 0) on a CONTROL: the same images with each image's pixels shuffled (the same
+brightness, no shapes). A check's bar at a step is the lower of the initial FD and the control's there;
+its step count is the first point of STEP_LADDER where every seed's FD is at most LEARNED x the bar, and
+its threshold halfway between the worst seed's FD and the bar (choose()). A run that gets half as far
+as the slowest seed passes; one that stops learning the data's shapes fails, however its FD moves.
+Each model is written to experiments/results/learning_check.json as soon as it is measured (what is
+already there is kept: only what is missing is measured, unless --again); the page is
+experiments/results/learning_check.md (for Fashion-MNIST: learning_check-fashion-mnist.json and .md).
 """
 
 from __future__ import annotations
@@ -37,13 +46,25 @@ sys.path.insert(0, str(ROOT / "experiments"))
 from bench import cpu_model  # noqa: E402  (beside this script)
 from docs_sync import write_result  # noqa: E402
 
-MEASURED = ROOT / "experiments" / "results" / "learning_check.json"
-RESULTS = ROOT / "experiments" / "results" / "learning_check.md"
 STEP_LADDER = (128, 256, 384, 512, 768, 1024)
 SEEDS = (0, 1, 2)
-LEARNED = 0.7  # "has clearly started to learn": FD down by 30% from the initial state's
+LEARNED = 0.7  # "has clearly learned the data's shapes": FD 30% below its control's
 
 BUDGET = {"dataset": "mnist", "width": 0.125, "batch_size": 32, "images": 256, "samples": 1000}
+CONTROL = "each image's pixels shuffled"
+
+
+def results_paths(dataset: str) -> tuple[Path, Path]:
+    """(json, page) of a dataset's measurements: MNIST's are the check's, others are comparisons."""
+    suffix = "" if dataset == "mnist" else f"-{dataset}"
+    results = ROOT / "experiments" / "results"
+    return results / f"learning_check{suffix}.json", results / f"learning_check{suffix}.md"
+
+
+def shuffle_pixels(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The control's images: each image's own pixels in a random order (its brightness, none of its shapes)."""
+    flat = images.reshape(len(images), -1)
+    return np.random.default_rng(seed).permuted(flat, axis=1).reshape(images.shape)
 
 
 def check_config(model: str, steps: int, seed: int = 0) -> config.Config:
@@ -62,13 +83,16 @@ def score(cfg, model, state, data_dir=None) -> tuple[float, float]:
             float(metrics.class_coverage(np.asarray(logits))))
 
 
-def measure(model_name: str, steps: list[int], seed: int = 0, data_dir=None) -> dict[int, tuple[float, float]]:
+def measure(model_name: str, steps: list[int], seed: int = 0, data_dir=None,
+            control: bool = False) -> dict[int, tuple[float, float]]:
     """{step: (FD, class coverage)} of one seed at step 0 (the initial state) and at each of `steps`,
-    trained in legs that continue one another (a continued run has the same bits as a straight one)."""
+    trained in legs that continue one another (a continued run has the same bits as a straight one);
+    `control`: trained on the CONTROL images instead of the data's."""
     cfg = check_config(model_name, max(steps), seed)
     model = registry.build(cfg)
     images, labels = data.load_split(cfg.dataset, "train", data_dir)
-    images, labels = data.to_device(images[:BUDGET["images"]], labels[:BUDGET["images"]])
+    images, labels = images[:BUDGET["images"]], labels[:BUDGET["images"]]
+    images, labels = data.to_device(shuffle_pixels(images) if control else images, labels)
     loop = trainer.init_loop_state(model, cfg.seed)
     found = {0: score(cfg, model, loop.model, data_dir)}
     for step in sorted(steps):
@@ -78,78 +102,145 @@ def measure(model_name: str, steps: list[int], seed: int = 0, data_dir=None) -> 
     return found
 
 
-def choose(found: dict) -> dict:
-    """The check's steps and threshold from one model's measurements ({step: [(fd, coverage) per seed]})."""
-    initial = found[0]
-    learned = [step for step in sorted(found) if step and all(
-        fd <= LEARNED * start for (fd, _), (start, _) in zip(found[step], initial))]
+def choose(found: dict, control: dict) -> dict:
+    """The check's steps and threshold from one model's measurements ({step: [(fd, coverage) per seed]})
+    and its control's ({step: (fd, coverage)}). The bar at a step is the lower of seed 0's initial FD and
+    the control's there (a control can also drift away from the data, as wgan's does). The steps: the
+    first where every seed's FD is at most LEARNED x the bar; the threshold halfway between the worst
+    seed's FD and the bar."""
+    bar = {step: min(found[0][0][0], control[step][0]) for step in found}
+    learned = [step for step in sorted(found) if step and all(fd <= LEARNED * bar[step] for fd, _ in found[step])]
     if not learned:
         return {"steps": None, "fd_threshold": None}
     steps = learned[0]
     worst = max(fd for fd, _ in found[steps])
-    return {"steps": steps, "fd_threshold": round((initial[0][0] + worst) / 2, 1)}
+    return {"steps": steps, "fd_threshold": round((bar[steps] + worst) / 2, 1)}
+
+
+def as_steps(measured: dict) -> dict:
+    return {int(step): value for step, value in measured.items()}
 
 
 def table(entries: dict) -> str:
-    rows = ["| model | steps | threshold | FD at step 0, seed 0 | FD at the steps, seeds " + "/".join(map(str, SEEDS))
-            + " | FD at the ladder's end | class coverage at the steps | seconds |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | steps | threshold | FD at step 0, seed 0 | FD at the ladder's end, seeds " + "/".join(map(str, SEEDS))
+            + f" | the control's there ({CONTROL}) | FD at the steps, seeds " + "/".join(map(str, SEEDS))
+            + " | the bar there | class coverage at the steps | seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in sorted(entries.items()):
-        measured = entry["measured"]
-        at = measured.get(str(entry["steps"])) if entry["steps"] else None
-        fds = "/".join(f"{fd:.0f}" for fd, _ in at) if at else f"never at most {LEARNED}x the initial FD"
+        found, control = as_steps(entry["measured"]), as_steps(entry.get("control", {}))
+        chosen = choose(found, control) if control else {"steps": None, "fd_threshold": None}
+        steps, end = chosen["steps"], max(found)
+        at = found.get(steps)
+        fds = "/".join(f"{fd:.0f}" for fd, _ in at) if at else (
+            f"never at most {LEARNED}x the bar" if control else "(control not measured)")
         cover = "/".join(f"{c:.1f}" for _, c in at) if at else ""
-        last = measured[str(max(int(step) for step in measured))]
-        rows.append(f"| {name} | {entry['steps'] or '–'} | {entry['fd_threshold'] or '–'} | {measured['0'][0][0]:.0f} | "
-                    f"{fds} | {'/'.join(f'{fd:.0f}' for fd, _ in last)} | {cover} | {entry['seconds']:.0f} |")
+        rows.append(f"| {name} | {steps or '–'} | {chosen['fd_threshold'] or '–'} | {found[0][0][0]:.0f} | "
+                    f"{'/'.join(f'{fd:.0f}' for fd, _ in found[end])} | "
+                    f"{f'{control[end][0]:.0f}' if control else '–'} | {fds} | "
+                    f"{f'{min(found[0][0][0], control[steps][0]):.0f}' if at else ''} | {cover} | "
+                    f"{entry['seconds'] + entry.get('control_seconds', 0):.0f} |")
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=registry.names(), choices=registry.names())
+    parser.add_argument("--dataset", default=BUDGET["dataset"], choices=data.DATASETS,
+                        help="the check's budget is MNIST's; another dataset is measured for comparison")
+    parser.add_argument("--again", action="store_true", help="measure the models again, not only what is missing")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the page from experiments/results/learning_check.json")
+                        help="rewrite the page from what is measured (experiments/results/learning_check*.json)")
+    parser.add_argument("--cost", action="store_true",
+                        help="train nothing new: time the check of each model that has one (seed 0, to its steps), "
+                             "as a test would run it; run it on an idle machine")
     args = parser.parse_args()
     runtime.configure()
-    kept = json.loads(MEASURED.read_text()) if MEASURED.exists() else {"models": {}}
-    setting = {"budget": BUDGET, "seeds": list(SEEDS), "ladder": list(STEP_LADDER), "learned": LEARNED}
-    if any(kept.get(key) != value for key, value in setting.items()):
-        kept = {"models": {}}  # another budget or rule: the old entries measured something else
-    for name in [] if args.report_only else args.models:
-        started = time.perf_counter()
-        per_seed = [measure(name, list(STEP_LADDER), seed, args.data_dir) for seed in SEEDS]
-        found = {step: [seed_found[step] for seed_found in per_seed] for step in per_seed[0]}
-        entry = {**choose(found), "measured": {str(k): v for k, v in found.items()},
-                 "seconds": time.perf_counter() - started}
+    BUDGET["dataset"] = args.dataset
+    measured_path, page = results_paths(args.dataset)
+    kept = json.loads(measured_path.read_text()) if measured_path.exists() else {"models": {}}
+    setting = {"budget": BUDGET, "seeds": list(SEEDS), "ladder": list(STEP_LADDER), "control": CONTROL}
+    if any(kept.get(key) not in (value, None) for key, value in setting.items()):
+        kept = {"models": {}}  # another budget: the old entries measured something else
+    if args.cost:
+        time_checks(kept, args.models, args.data_dir)
+        measured_path.write_text(json.dumps(kept, indent=1) + "\n")
+    for name in [] if args.report_only or args.cost else args.models:
+        kept_entry = {} if args.again else kept["models"].get(name, {})
+        entry = {key: kept_entry[key] for key in ("measured", "seconds", "control", "control_seconds", "check_seconds")
+                 if key in kept_entry}
+        if "measured" not in entry:
+            started = time.perf_counter()
+            per_seed = [measure(name, list(STEP_LADDER), seed, args.data_dir) for seed in SEEDS]
+            entry["measured"] = {str(step): [seed_found[step] for seed_found in per_seed] for step in per_seed[0]}
+            entry["seconds"] = time.perf_counter() - started
+        if "control" not in entry:
+            started = time.perf_counter()
+            entry["control"] = {str(k): v for k, v in measure(name, list(STEP_LADDER), 0, args.data_dir, control=True).items()}
+            entry["control_seconds"] = time.perf_counter() - started
         kept["models"][name] = entry
-        print(f"{name}: steps {entry['steps']}, threshold {entry['fd_threshold']}, "
-              + ", ".join(f"{k}: {'/'.join(f'{fd:.0f}' for fd, _ in v)}" for k, v in found.items()), flush=True)
+        chosen = choose(as_steps(entry["measured"]), as_steps(entry["control"]))
+        print(f"{name}: steps {chosen['steps']}, threshold {chosen['fd_threshold']}, " + ", ".join(
+            f"{k}: {'/'.join(f'{fd:.0f}' for fd, _ in v)} (control {entry['control'][k][0]:.0f})"
+            for k, v in entry["measured"].items()), flush=True)
         kept.update(setting, cpu=cpu_model())
-        MEASURED.write_text(json.dumps(kept, indent=1) + "\n")
-    budget = BUDGET
-    entries = kept["models"]
-    learned = sorted(name for name, entry in entries.items() if entry["steps"])
+        measured_path.write_text(json.dumps(kept, indent=1) + "\n")
+    write_result(page, report(kept, args.dataset))
+
+
+def time_checks(kept: dict, models, data_dir=None) -> None:
+    """Each model's check as a test would run it (seed 0, to its steps, scored twice), timed here; the
+    suite's tests share one process's compiled programs less than this, so this is the least it costs."""
+    for name in models:
+        entry = kept["models"].get(name, {})
+        chosen = choose(as_steps(entry["measured"]), as_steps(entry["control"])) if "control" in entry else {}
+        if chosen.get("steps"):
+            started = time.perf_counter()
+            measure(name, [chosen["steps"]], 0, data_dir)
+            entry["check_seconds"] = time.perf_counter() - started
+            print(f"{name}: one check, {chosen['steps']} steps: {entry['check_seconds']:.1f} s", flush=True)
+    kept["check_cpu"] = cpu_model()
+
+
+def check_cost(kept: dict) -> str:
+    timed = {name: entry["check_seconds"] for name, entry in kept["models"].items() if "check_seconds" in entry}
+    if not timed:
+        return "The checks have not been timed (`--cost`)."
+    return (f"Timed one after another with `--cost` on {kept.get('check_cpu', 'this machine')} (idle), the checks of "
+            f"the {len(timed)} models that have one take {sum(timed.values()):.0f} s in all "
+            f"({', '.join(f'{name} {seconds:.0f}' for name, seconds in sorted(timed.items()))}), about "
+            f"{sum(timed.values()) / 2:.0f} s of the suite's wall time on its 2 workers, to add to a suite already "
+            "close to its 10 minutes without them (experiments/results/suite_time-amd.md).")
+
+
+def report(kept: dict, dataset: str) -> str:
+    budget, entries = kept.get("budget", BUDGET), kept["models"]
+    chosen = {name: choose(as_steps(e["measured"]), as_steps(e["control"])) for name, e in entries.items() if "control" in e}
+    learned = sorted(name for name, entry in chosen.items() if entry["steps"])
     initial_fd = float(np.median([entry["measured"]["0"][0][0] for entry in entries.values()])) if entries else float("nan")
-    write_result(RESULTS, f"""# What a CI learning check would cost (issue 26, item 4)
+    name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
+    return f"""# What a CI learning check would cost (issue 26, item 4){'' if dataset == 'mnist' else f': {name}'}
 
-Written by `python experiments/learning_check.py` on {kept.get('cpu', 'this machine')}: {len(entries)} of
-{len(registry.names())} models measured. Each model at its defaults, width {budget['width']}, batch
-{budget['batch_size']} (the test suite's tiny shape), trained on the first {budget['images']:,} MNIST training
-images, each of seeds {', '.join(map(str, SEEDS))} alone; FD of {budget['samples']:,} samples against the test set
-at step 0 and at each of {', '.join(map(str, STEP_LADDER))} steps. "steps": the first point where every seed's
-FD is at most {LEARNED}x its initial FD; "threshold": halfway between seed 0's initial FD and the worst
-seed's FD there. "seconds": the whole measurement of a model (three seeds, every point of the ladder), here.
+Written by `python experiments/learning_check.py{'' if dataset == 'mnist' else f' --dataset {dataset}'}` on \
+{kept.get('cpu', 'this machine')}: {len(entries)} of {len(registry.names())} models measured. Each model at its defaults,
+width {budget['width']}, batch {budget['batch_size']} (the test suite's tiny shape), trained on the first
+{budget['images']:,} {name} training images, each of seeds {', '.join(map(str, SEEDS))} alone; FD of {budget['samples']:,}
+samples against the test set at step 0 and at each of {', '.join(map(str, STEP_LADDER))} steps. The control: seed 0
+trained on the same images with {CONTROL}. "bar": the lower of the initial FD and the control's at a
+step. "steps": the first point where every seed's FD is at most {LEARNED}x the bar there; "threshold":
+halfway between the worst seed's FD and the bar.
+"seconds": the whole measurement of a model (three seeds and the control, every point of the ladder), here.
 
-{len(learned)} of the {len(entries)} measured models learn at this budget within {max(STEP_LADDER)} steps
-({', '.join(learned) or 'none'}). The others never reach {LEARNED}x their initial FD here (an untrained
-generator's grey images score {initial_fd:.0f}, the median over models): at this shape a check could not tell them from a broken model,
-and they need wider nets and more steps (their learning curves at width 0.5:
-experiments/results/learning_curves.md), which the suite's 10 minutes on 2 cores cannot hold.
+{len(learned)} of the {len(chosen)} models with a control learn at this budget within {max(STEP_LADDER)} steps
+({', '.join(learned) or 'none'}). An untrained generator scores {initial_fd:.0f} (the median over models). The others
+never get clearly below the bar: no closer to the data than their control, trained on shapeless pixels,
+gets. At this shape a check could not tell them from a broken model. They need wider nets and more steps (their learning curves at
+width 0.5: experiments/results/learning_curves.md), which the suite's 10 minutes on 2 cores cannot hold.
 
-{table(kept['models'])}
-""")
+{check_cost(kept)}
+
+{table(entries)}
+"""
 
 
 if __name__ == "__main__":
