@@ -99,12 +99,16 @@ def plot(curves: dict, dataset: str, setting: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, (fd_axis, coverage_axis) = plt.subplots(1, 2, figsize=(13, 5.5))
-    colors = plt.get_cmap("tab20")
-    for i, ((model, d), points) in enumerate(sorted(curves.items())):
+    # One colour per registered model (tab20's 20, the same in both datasets' figures) and one line
+    # style per family, so 15 curves stay apart.
+    colors, models = plt.get_cmap("tab20"), registry.names()
+    line_styles = dict(zip(registry.FAMILIES, ("-", "--", ":")))
+    for (model, d), points in sorted(curves.items()):
         if d != dataset:
             continue
         x = [p["epochs"] for p in points]
-        style = {"color": colors(i % 20), "marker": "o", "markersize": 3, "label": model}
+        style = {"color": colors(models.index(model) % 20), "linestyle": line_styles.get(registry.get(model).family, "-"),
+                 "marker": "o", "markersize": 3, "label": model}
         fd_axis.plot(x, [p["fd"] for p in points], **style)
         coverage_axis.plot(x, [p["class_coverage"] for p in points], **style)
     fd_axis.set(yscale="log", xlabel="training images seen (epochs of 60,000)", ylabel="FD (lower is better)",
