@@ -85,6 +85,17 @@ CANDIDATES = {
         "gamma1-2e-4-k0.01": {"gamma": 1.0, "lr": 2e-4, "lambda_k": 0.01},
         # round 4: wgan's critic learned once it had the collections' BatchNorm; the same for D here
         "gamma0.75-2e-4-k0.01-bn": {"gamma": 0.75, "lr": 2e-4, "lambda_k": 0.01, "d_norm": "batch"},
+        # round 5: the TF collection's BEGAN.py, read again, trains G at 5x D's rate (which only the
+        # slow k of round 1 had been tried with) and has BatchNorm in D's FC layers: G at 5x over today's
+        # default, and TF's recipe as far as the settings go (its L is an L2 norm over the batch)
+        "gamma0.75-2e-4-k0.01-g5x": {"gamma": 0.75, "lr": 2e-4, "lambda_k": 0.01, "g_lr_scale": 5.0},
+        "gamma0.75-2e-4-g5x-bn": {"gamma": 0.75, "lr": 2e-4, "g_lr_scale": 5.0, "d_norm": "batch"},
+        "gamma0.75-2e-4-k0.01-g5x-bn": {"gamma": 0.75, "lr": 2e-4, "lambda_k": 0.01, "g_lr_scale": 5.0,
+                                        "d_norm": "batch"},
+        # round 6: TF's L, the L2 norm of the batch's errors over its size (--reconstruction l2-norm), over
+        # today's default, and with the rest of TF's recipe (k unclipped there, clipped to [0, 1] here)
+        "gamma0.75-2e-4-k0.01-l2norm": {"gamma": 0.75, "lr": 2e-4, "lambda_k": 0.01, "reconstruction": "l2-norm"},
+        "tf-recipe": {"gamma": 0.75, "lr": 2e-4, "g_lr_scale": 5.0, "d_norm": "batch", "reconstruction": "l2-norm"},
     },
     "ebgan": {
         "g5x": {"g_lr_scale": 5.0},  # the TF collection's G rate

@@ -96,6 +96,21 @@ def test_began_k_follows_the_proportional_update_clipped_to_0_1(k, real_value, f
                                                                                                       abs=1e-6)
 
 
+def test_began_l2_norm_error_is_the_batchs_frobenius_norm_over_its_size_and_l1_the_mean():
+    """--reconstruction l2-norm is the TF collection's ||v - D(v)||_F / batch; l1 the paper's mean |v - D(v)|."""
+    rng = np.random.default_rng(0)
+    images, rebuilt = rng.uniform(-1, 1, (3, 28, 28, 1)), rng.uniform(-1, 1, (3, 28, 28, 1))
+    out = reconstruction(rebuilt)
+    l2 = float(began.reconstruction_error(jnp.asarray(images, jnp.float32), out, "l2-norm"))
+    assert l2 == pytest.approx(np.linalg.norm((rebuilt - images).ravel()) / 3, rel=1e-5)
+    assert float(began.reconstruction_error(jnp.asarray(images, jnp.float32), out)) == pytest.approx(
+        np.mean(np.abs(rebuilt - images)), rel=1e-5)
+    # An exact reconstruction: a zero error with a finite gradient (a bare norm's is NaN there).
+    gradient = jax.grad(lambda x: began.reconstruction_error(x, reconstruction(np.zeros((2, 28, 28, 1))), "l2-norm"))(
+        jnp.zeros((2, 28, 28, 1)))
+    assert np.all(np.isfinite(np.asarray(gradient)))
+
+
 def test_began_step_carries_k_in_the_state_and_logs_k_and_the_convergence_measure(real):
     images, labels = real
     cfg = tiny_config("began", epochs=1, log_every=1)

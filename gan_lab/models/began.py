@@ -33,7 +33,8 @@ experiments/defaults_search.py, experiments/results/defaults_search.md; FD, x dc
   stacks) is bigger than MNIST needs; this is the collections' autoencoder.
 
 Where the collections differ (and this module follows the paper):
-- TF's L is ||D(v) - v||_F / batch (an L2 norm over the whole batch), not the paper's L1 mean.
+- TF's L is ||D(v) - v||_F / batch (an L2 norm over the whole batch), not the paper's L1 mean
+  (`--reconstruction l2-norm` computes it); TF trains G at 5x D's rate and does not clip k.
 - Both update k after the G update with losses measured again (TF: both after; PyTorch: L(x) before
   D's update, L(G(z)) after it). Here k is updated from the L(x) and L(G(z)) of D's own loss, before
   D's update: the plain step's d_loss is the one place that returns the variant's state, and this is
@@ -60,16 +61,22 @@ LAMBDA_K = Setting(0.001, "BEGAN: proportional gain lambda_k of k's update", min
                    search=around(10))
 
 
-def reconstruction_error(images, reconstruction):
-    """L(v): mean |v - D(v)| over the batch and its pixels."""
-    return jnp.mean(jnp.abs(reconstruction.images - images))
+def reconstruction_error(images, reconstruction, kind: str = "l1"):
+    """L(v): "l1", the paper's mean |v - D(v)| over the batch and its pixels; "l2-norm", the TF
+    collection's ||v - D(v)|| over the whole batch (its Frobenius norm) divided by the batch size."""
+    difference = reconstruction.images - images
+    if kind == "l2-norm":
+        # + a tiny constant: the norm's gradient is undefined at an exact reconstruction
+        return jnp.sqrt(jnp.sum(jnp.square(difference)) + 1e-12) / images.shape[0]
+    return jnp.mean(jnp.abs(difference))
 
 
-def began_losses(gamma: float, lambda_k: float):
-    """(d_loss, g_loss) in GANParts' signature; `extra` is k, a float32 scalar."""
+def began_losses(gamma: float, lambda_k: float, kind: str = "l1"):
+    """(d_loss, g_loss) in GANParts' signature; `extra` is k, a float32 scalar; `kind`: reconstruction_error's."""
 
     def d_loss(real_out, fake_out, batch, k):
-        real_error, fake_error = reconstruction_error(batch.real, real_out), reconstruction_error(batch.fake, fake_out)
+        real_error = reconstruction_error(batch.real, real_out, kind)
+        fake_error = reconstruction_error(batch.fake, fake_out, kind)
         balance = jax.lax.stop_gradient(gamma * real_error - fake_error)  # k and M are measurements, not losses
         new_k = jnp.clip(k + lambda_k * balance, 0.0, 1.0)
         metrics = {"d_real": real_error, "d_fake": fake_error, "k": new_k,
@@ -77,7 +84,7 @@ def began_losses(gamma: float, lambda_k: float):
         return real_error - k * fake_error, metrics, new_k
 
     def g_loss(fake_out, batch, k):
-        return reconstruction_error(batch.fake, fake_out), {}
+        return reconstruction_error(batch.fake, fake_out, kind), {}
 
     return d_loss, g_loss
 
@@ -93,9 +100,14 @@ D_NORM = Setting("none", "BEGAN: the autoencoder D's normalisation: none (the pa
                  search=one_of("none", "batch"))
 
 
+RECONSTRUCTION = Setting("l1", "BEGAN: the reconstruction error L: l1 (the paper's mean |v - D(v)|) or l2-norm "
+                         "(the TF collection's ||v - D(v)|| over the batch / batch size)", choices=("l1", "l2-norm"),
+                         search=one_of("l1", "l2-norm"))
+
+
 def began_parts(cfg) -> GANParts:
     g_tx, d_tx = adam_pair(cfg)
-    d_loss, g_loss = began_losses(cfg.gamma, cfg.lambda_k)
+    d_loss, g_loss = began_losses(cfg.gamma, cfg.lambda_k, cfg.reconstruction)
     return GANParts(
         make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
         make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs, batch_norm=cfg.d_norm == "batch"),
@@ -107,7 +119,7 @@ def began_parts(cfg) -> GANParts:
 
 @register("began", "BEGAN: autoencoder D, L1 reconstruction, equilibrium k (convergence measure logged)",
           settings={"width": nets.WIDTH, "gamma": GAMMA, "lambda_k": LAMBDA_K,
-                    "g_lr_scale": G_LR_SCALE, "d_norm": D_NORM},
+                    "g_lr_scale": G_LR_SCALE, "d_norm": D_NORM, "reconstruction": RECONSTRUCTION},
           shortfall="after 1 epoch at width 0.5 its FD is above 2x dcgan's on both datasets and it misses 3 MNIST classes"
                     " (docs/models.md#defaults-that-learn)",
           presets={"paper": {"gamma": 0.5, "lambda_k": 0.001, "lr": 1e-4}}, gamma=0.75, lambda_k=0.01, lr=2e-4)
