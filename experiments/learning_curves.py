@@ -166,8 +166,10 @@ def main() -> int:
         for model in models:  # model-major: a stopped command has whole curves
             for dataset in args.datasets:
                 run_curve(curves_dir, model, dataset, training, args.epochs, args.n_eval, args.data_dir)
-    curves = {key: points for key, points in read_curves(curves_dir).items() if key[0] in models and points}
-    for dataset in args.datasets:
+    # The page and figures show every curve of this setting, whichever models this command trained: a
+    # command for a few models must not drop the others' curves from them.
+    curves = {key: points for key, points in read_curves(curves_dir).items() if key[0] in registry.names() and points}
+    for dataset in DATASETS:
         print(f"wrote {plot(curves, dataset, setting, Path(str(FIGURE).format(dataset=dataset))).relative_to(ROOT)}")
     write_result(RESULTS, table(curves, setting, args.n_eval, args.epochs))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
