@@ -41,10 +41,12 @@ DRAWS = range(study.CPU_DRAWS)
 def row(job: study.Job, result: dict) -> str:
     draws = result["scores"]
     mean = lambda key: statistics.mean(d[key] for d in draws) if key in draws[0] else None  # noqa: E731
-    cfg = config.make_config(job.model, {"dataset": job.dataset})
+    cfg = config.load(OUT / job.name / "config.json")  # what the job trained with, not today's defaults
+    changed = config.differing_fields(cfg, study.job_config(job, {}))
+    stale = f" (trained before a defaults change: {', '.join(changed)})" if changed else ""
     elbo = mean("test_neg_elbo")
     coverage = mean("class_coverage")
-    return (f"| {job.model} | {job.dataset} | {result['epochs']:.0f} | {getattr(cfg, 'width', None) or '–'} | "
+    return (f"| {job.model}{stale} | {job.dataset} | {result['epochs']:.0f} | {getattr(cfg, 'width', None) or '–'} | "
             f"{mean('fd'):.1f} | {coverage:.2f} | {mean('effective_classes'):.2f} | {mean('recall'):.3f} | "
             f"{'–' if elbo is None else f'{elbo:.1f}'} | {'yes' if coverage == 1.0 else '**no**'} | "
             f"{result['train_seconds'] / 60:.0f} |")

@@ -18,7 +18,7 @@ A fall of the FD is not yet learning: on Fashion-MNIST at this width, the FD of 
 shapeless images falls about as far as one trained on the data (learning_check-fashion-mnist.md):
 matching the data's brightness, or BatchNorm's running averages alone, move the samples. So each model
 is also trained once (seed 0) on a CONTROL: the same images with each image's pixels shuffled (the same
-brightness, no shapes). A check's bar at a step is the lower of the initial FD and the control's there;
+brightness, no shapes). A check's bar at a step is the lower of seed 0's initial FD and the control's there;
 its step count is the first point of STEP_LADDER where every seed's FD is at most LEARNED x the bar, and
 its threshold halfway between the worst seed's FD and the bar (choose()). A run that gets half as far
 as the slowest seed passes; one that stops learning the data's shapes fails, however its FD moves.
@@ -48,7 +48,7 @@ from docs_sync import write_result  # noqa: E402
 
 STEP_LADDER = (128, 256, 384, 512, 768, 1024)
 SEEDS = (0, 1, 2)
-LEARNED = 0.7  # "has clearly learned the data's shapes": FD 30% below its control's
+LEARNED = 0.7  # "has clearly learned the data's shapes": FD 30% below the bar (choose())
 
 BUDGET = {"dataset": "mnist", "width": 0.125, "batch_size": 32, "images": 256, "samples": 1000}
 CONTROL = "each image's pixels shuffled"
@@ -152,8 +152,8 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the page from what is measured (experiments/results/learning_check*.json)")
     parser.add_argument("--cost", action="store_true",
-                        help="train nothing new: time the check of each model that has one (seed 0, to its steps), "
-                             "as a test would run it; run it on an idle machine")
+                        help="measure nothing new: run and time the check of each model that has one (seed 0, to "
+                             "its steps) as a test would; run it on an idle machine")
     args = parser.parse_args()
     runtime.configure()
     BUDGET["dataset"] = args.dataset
@@ -162,8 +162,7 @@ def main() -> None:
     setting = {"budget": BUDGET, "seeds": list(SEEDS), "ladder": list(STEP_LADDER), "control": CONTROL}
     if any(kept.get(key) not in (value, None) for key, value in setting.items()):
         kept = {"models": {}}  # another budget: the old entries measured something else
-    if args.cost:
-        time_checks(kept, args.models, args.data_dir)
+    if args.cost and time_checks(kept, args.models, args.data_dir):
         measured_path.write_text(json.dumps(kept, indent=1) + "\n")
     for name in [] if args.report_only or args.cost else args.models:
         kept_entry = {} if args.again else kept["models"].get(name, {})
@@ -184,13 +183,16 @@ def main() -> None:
             f"{k}: {'/'.join(f'{fd:.0f}' for fd, _ in v)} (control {entry['control'][k][0]:.0f})"
             for k, v in entry["measured"].items()), flush=True)
         kept.update(setting, cpu=cpu_model())
+        kept.pop("learned", None)  # the rule is choose()'s, applied when the page is written, not stored
         measured_path.write_text(json.dumps(kept, indent=1) + "\n")
     write_result(page, report(kept, args.dataset))
 
 
-def time_checks(kept: dict, models, data_dir=None) -> None:
+def time_checks(kept: dict, models, data_dir=None) -> int:
     """Each model's check as a test would run it (seed 0, to its steps, scored twice), timed here; the
-    suite's tests share one process's compiled programs less than this, so this is the least it costs."""
+    suite's tests share one process's compiled programs less than this, so this is the least it costs.
+    Returns how many were timed (none: nothing measured at this budget yet)."""
+    timed = 0
     for name in models:
         entry = kept["models"].get(name, {})
         chosen = choose(as_steps(entry["measured"]), as_steps(entry["control"])) if "control" in entry else {}
@@ -199,7 +201,9 @@ def time_checks(kept: dict, models, data_dir=None) -> None:
             measure(name, [chosen["steps"]], 0, data_dir)
             entry["check_seconds"] = time.perf_counter() - started
             print(f"{name}: one check, {chosen['steps']} steps: {entry['check_seconds']:.1f} s", flush=True)
+            timed += 1
     kept["check_cpu"] = cpu_model()
+    return timed
 
 
 def check_cost(kept: dict) -> str:
@@ -226,15 +230,16 @@ Written by `python experiments/learning_check.py{'' if dataset == 'mnist' else f
 width {budget['width']}, batch {budget['batch_size']} (the test suite's tiny shape), trained on the first
 {budget['images']:,} {name} training images, each of seeds {', '.join(map(str, SEEDS))} alone; FD of {budget['samples']:,}
 samples against the test set at step 0 and at each of {', '.join(map(str, STEP_LADDER))} steps. The control: seed 0
-trained on the same images with {CONTROL}. "bar": the lower of the initial FD and the control's at a
-step. "steps": the first point where every seed's FD is at most {LEARNED}x the bar there; "threshold":
+trained on the same images with {CONTROL}. "bar": the lower of seed 0's initial FD and the control's
+at a step. "steps": the first point where every seed's FD is at most {LEARNED}x the bar there; "threshold":
 halfway between the worst seed's FD and the bar.
 "seconds": the whole measurement of a model (three seeds and the control, every point of the ladder), here.
 
 {len(learned)} of the {len(chosen)} models with a control learn at this budget within {max(STEP_LADDER)} steps
-({', '.join(learned) or 'none'}). An untrained generator scores {initial_fd:.0f} (the median over models). The others
-never get clearly below the bar: no closer to the data than their control, trained on shapeless pixels,
-gets. At this shape a check could not tell them from a broken model. They need wider nets and more steps (their learning curves at
+({', '.join(learned) or 'none'}). An untrained generator scores {initial_fd:.0f} (the median over models). For each
+of the others, at no step of the ladder does every seed get to {LEARNED}x the bar (mostly they end about as
+close to the data as their control, trained on shapeless pixels): at this shape a check could not tell them
+from a broken model. They need wider nets and more steps (their learning curves at
 width 0.5: experiments/results/learning_curves.md), which the suite's 10 minutes on 2 cores cannot hold.
 
 {check_cost(kept)}

@@ -55,6 +55,14 @@ def images_to_near_final(points: list[dict]) -> int | None:
     return next((p["images"] for p in points if p["fd"] <= NEAR_FINAL * final), None)
 
 
+def stale_fields(curves_dir: Path, job: study.Job, training: dict) -> list[str]:
+    """The settings in which the job's run differs from what it would train with today (none: current)."""
+    saved = curves_dir / job.name / "config.json"
+    if not saved.exists():
+        return []
+    return config_lib.differing_fields(config_lib.load(saved), study.job_config(job, training))
+
+
 def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs: int, n_eval: int,
               data_dir=None) -> list[dict]:
     """The curve's points, training and scoring the ones not yet in its curve.json."""
@@ -63,7 +71,7 @@ def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs
     points = json.loads(path.read_text()) if path.exists() else []
     cfg = study.job_config(job, {**training, "epochs": epochs})
     if (run_dir / "config.json").exists():
-        changed = config_lib.differing_fields(config_lib.load(run_dir / "config.json"), cfg)
+        changed = stale_fields(curves_dir, job, {**training, "epochs": epochs})
         if changed:  # e.g. the model's defaults changed since: its points would not be this setting's
             raise SystemExit(f"{run_dir} was trained with other settings ({', '.join(changed)}): remove it to "
                              "draw its curve again")
@@ -99,15 +107,19 @@ def plot(curves: dict, dataset: str, setting: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, (fd_axis, coverage_axis) = plt.subplots(1, 2, figsize=(13, 5.5))
-    # One colour per registered model (tab20's 20, the same in both datasets' figures) and one line
-    # style per family, so 15 curves stay apart.
+    # One colour per registered model (the same in both datasets' figures) and one line style per
+    # family, so 15 curves stay apart.
     colors, models = plt.get_cmap("tab20"), registry.names()
     line_styles = dict(zip(registry.FAMILIES, ("-", "--", ":")))
+
+    def color(model):  # tab20's 10 dark shades, then its 10 light ones; dcgan, the reference, in black
+        index = models.index(model)
+        return "black" if model == "dcgan" else colors((2 * index) % 20 + (2 * index) // 20)
     for (model, d), points in sorted(curves.items()):
         if d != dataset:
             continue
         x = [p["epochs"] for p in points]
-        style = {"color": colors(models.index(model) % 20), "linestyle": line_styles.get(registry.get(model).family, "-"),
+        style = {"color": color(model), "linestyle": line_styles.get(registry.get(model).family, "-"),
                  "marker": "o", "markersize": 3, "label": model}
         fd_axis.plot(x, [p["fd"] for p in points], **style)
         coverage_axis.plot(x, [p["class_coverage"] for p in points], **style)
@@ -167,8 +179,19 @@ def main() -> int:
             for dataset in args.datasets:
                 run_curve(curves_dir, model, dataset, training, args.epochs, args.n_eval, args.data_dir)
     # The page and figures show every curve of this setting, whichever models this command trained: a
-    # command for a few models must not drop the others' curves from them.
-    curves = {key: points for key, points in read_curves(curves_dir).items() if key[0] in registry.names() and points}
+    # command for a few models must not drop the others' curves from them. A curve whose run was trained
+    # with other settings than today's defaults (a default changed since) is left out, and said so.
+    training = study.training_settings(args.epochs, args.width, None)
+    curves = {}
+    for (model, dataset), points in read_curves(curves_dir).items():
+        if model not in registry.names() or not points:
+            continue
+        changed = stale_fields(curves_dir, study.Job(model, dataset, 0), {**training, "epochs": args.epochs})
+        if changed:
+            print(f"left out {model} on {dataset}: trained with other settings ({', '.join(changed)}); remove "
+                  f"{curves_dir / study.Job(model, dataset, 0).name} and draw it again")
+            continue
+        curves[(model, dataset)] = points
     for dataset in DATASETS:
         print(f"wrote {plot(curves, dataset, setting, Path(str(FIGURE).format(dataset=dataset))).relative_to(ROOT)}")
     write_result(RESULTS, table(curves, setting, args.n_eval, args.epochs))

@@ -110,6 +110,7 @@ def test_a_config_saved_before_settings_lived_with_models_still_loads(tmp_path):
     # Settings added with a new default: a run saved before them gets what it computed with (Setting.absent).
     ("wgan", {"width": 0.5, "n_critic": 1}, {"critic_norm": "none", "width": 0.5, "n_critic": 1}),
     ("wgan-gp", {"width": 0.5}, {"critic_norm": "none"}),
+    ("began", {"width": 0.5, "lambda_k": 0.01}, {"reconstruction": "l1", "lambda_k": 0.01}),
     # Added with the behaviour runs already had: the model's default.
     ("began", {"width": 0.5}, {"d_norm": "none"}),
     ("sngan", {"width": 0.5}, {"loss": "hinge"})])

@@ -19,15 +19,16 @@ experiments/defaults_search.py, experiments/results/defaults_search.md; FD, x dc
   ~1.5e-4 a step and is still 0.13 at the epoch's end, so D hardly pushes back on G's images, which it
   reconstructs 5x better than the real ones; G settles on one smooth image. lambda_k 0.01 (the default
   before): 970.6 (7 of 10 classes) and 319.4 (2.1x, every class); 0.05: 1258.6 and 433.7; gamma 1 with
-  0.01: 879.5 and 327.1. TF's L is 6-8x the L1 mean here, so at one lambda_k its k moves that much
-  faster; with it, lambda_k 0.002 (about the L1 0.01's pace): 742.8 (every digit, 3.0x) and 286.7
-  (1.9x, 9 of 10 classes); lambda_k 0.01: 834.3 and 304.2 (9 classes); gamma 1: 787.1 and 477.5. Each
-  of TF's L's three settings drew more digits and a better MNIST FD than the L1 ones, and each lost one
-  Fashion-MNIST class at one epoch; 742.8 and 286.7 are the lowest FDs on both, so they are the
+  0.01: 879.5 and 327.1. TF's L is the pixels' root-mean-square error times sqrt(784 / batch), 3.5x
+  at batch 64, and larger than their mean absolute error, so at one lambda_k its k moves several times
+  faster (and the pace depends on the batch size); with it, lambda_k 0.002: 742.8 (every digit, 3.0x)
+  and 286.7 (1.9x, 9 of 10 classes); lambda_k 0.01: 834.3 and 304.2 (9 classes); gamma 1: 787.1 and
+  477.5. Each of TF's L's three settings drew more digits and a better MNIST FD than the L1 ones, and
+  each lost one Fashion-MNIST class at one epoch; 742.8 is the lowest MNIST FD of the search, and 286.7
+  the lowest Fashion-MNIST FD of TF's L (L1 with G at 5x: 282.6, but 1026.8 on MNIST), so they are the
   defaults. Neither L reaches issue 26's bar (2x dcgan's FD) on MNIST after one epoch. After 4 epochs
-  (experiments/learning_curves.py, width 0.5, 5,000 samples) the L1 default of before (this module at
-  commit 48fea11) reached MNIST FD 548.6 with 9 digits and Fashion-MNIST 187.7; TF's L with lambda_k
-  0.002 reaches 383.1 with every digit and 191.4, every class: still 8.3x and 5.7x dcgan's (46.2, 33.3).
+  (experiments/learning_curves.py, width 0.5, 5,000 samples) these defaults reach 383.1 with every digit
+  and 191.4, every class: still 8.3x and 5.7x dcgan's (46.2, 33.3).
 - G at 5x D's rate (TF's): 1026.8 and 282.6 with L1 and lambda_k 0.01. BatchNorm in D (TF's), in
   rounds 4-6 with and without G at 5x and TF's L: one class on each dataset every time (FD 1602.9 to
   1606.5 and 916.5 to 959.6).
@@ -36,8 +37,7 @@ experiments/defaults_search.py, experiments/results/defaults_search.md; FD, x dc
 - Adam 2e-4, b1 0.5: both collections' (the paper starts at 1e-4 and halves it when M stalls, a
   schedule not reproduced here; it does not give its betas).
 - z ~ U(-1, 1): the paper's (and TF's) prior. z = 62, the infoGAN MNIST G: the collections'.
-- D: models/ebgan.py's AutoencoderD without BatchNorm (the paper's D has none; BatchNorm would make
-  one image's reconstruction error depend on the rest of the batch). BatchNorm in its decoder, which
+- D: models/ebgan.py's AutoencoderD without BatchNorm (the paper's D has none). BatchNorm in its decoder, which
   made wgan's critic learn (models/wgan.py), does the opposite here (--d-norm batch, with L1 and
   lambda_k 0.01, defaults_search.py's round 4): one class on each dataset, FD 1603.4 and 959.6. The paper's own D (3x3 ELU conv
   stacks) is bigger than MNIST needs; this is the collections' autoencoder.

@@ -59,6 +59,6 @@ def sngan_parts(cfg) -> GANParts:
 @register("sngan", "SN-GAN: spectral normalisation on every D layer (no BN), hinge loss, Adam 2e-4 b1=0.5",
           settings={"width": nets.WIDTH, "loss": losses.LOSS}, loss="hinge",
           shortfall="after 4 epochs at width 0.5 its FD is 2.7x dcgan's on MNIST (125.5) and 5.1x on Fashion-MNIST "
-                    "(170.0, rising since epoch 3), every class drawn (learning curves; docs/models.md#defaults-that-learn)")
+                    "(170.0), every class drawn (learning curves; docs/models.md#defaults-that-learn)")
 def build(cfg):
     return build_model(sngan_parts(cfg))
