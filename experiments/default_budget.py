@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from gan_lab import config, evaluation, registry, runtime, study
+from gan_lab import config, evaluation, quality, registry, runtime, study
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -48,7 +48,7 @@ def row(job: study.Job, result: dict) -> str:
     coverage = mean("class_coverage")
     return (f"| {job.model}{stale} | {job.dataset} | {result['epochs']:.0f} | {getattr(cfg, 'width', None) or '–'} | "
             f"{mean('fd'):.1f} | {coverage:.2f} | {mean('effective_classes'):.2f} | {mean('recall'):.3f} | "
-            f"{'–' if elbo is None else f'{elbo:.1f}'} | {'yes' if coverage == 1.0 else '**no**'} | "
+            f"{'–' if elbo is None else f'{elbo:.1f}'} | {'yes' if quality.draws_every_class(coverage) else '**no**'} | "
             f"{result['train_seconds'] / 60:.0f} |")
 
 

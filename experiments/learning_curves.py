@@ -173,23 +173,23 @@ def main() -> int:
         registry.get(model)  # an unknown name: one line listing the valid ones
     setting = f"width {args.width}, {args.epochs} epochs, training seed 0, each model's defaults"
     curves_dir = OUT / f"w{args.width}-ev{args.n_eval}"
+    training = study.training_settings(args.epochs, args.width, None)
     if not args.report_only:
-        training = study.training_settings(args.epochs, args.width, None)
         for model in models:  # model-major: a stopped command has whole curves
             for dataset in args.datasets:
                 run_curve(curves_dir, model, dataset, training, args.epochs, args.n_eval, args.data_dir)
     # The page and figures show every curve of this setting, whichever models this command trained: a
     # command for a few models must not drop the others' curves from them. A curve whose run was trained
     # with other settings than today's defaults (a default changed since) is left out, and said so.
-    training = study.training_settings(args.epochs, args.width, None)
     curves = {}
     for (model, dataset), points in read_curves(curves_dir).items():
         if model not in registry.names() or not points:
             continue
-        changed = stale_fields(curves_dir, study.Job(model, dataset, 0), {**training, "epochs": args.epochs})
+        job = study.Job(model, dataset, 0)
+        changed = stale_fields(curves_dir, job, {**training, "epochs": args.epochs})
         if changed:
             print(f"left out {model} on {dataset}: trained with other settings ({', '.join(changed)}); remove "
-                  f"{curves_dir / study.Job(model, dataset, 0).name} and draw it again")
+                  f"{curves_dir / job.name} and draw it again")
             continue
         curves[(model, dataset)] = points
     for dataset in DATASETS:
