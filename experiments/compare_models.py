@@ -14,7 +14,7 @@ of 10,000 generated images vs the 10,000 test images. The collections train 25 e
 
 It runs as a study (gan_lab/study.py): one job per (model, dataset, seed), each an ordinary run
 directory under experiments/out/compare/<setting>/, written as soon as it ends; stopped (Ctrl-C,
-killed, machine gone) it continues where it stopped. Finished jobs' results are also kept in
+killed, machine gone) it continues where it stopped. Each finished job is also kept, as it ends, in
 experiments/results/compare_models.json (in the repository), so a new machine continues the study
 instead of training those jobs again. Writes experiments/results/compare_models.md,
 samples/compare_models.png, the pictures of samples/zoo/ and the study's report (`gan_lab report`:
@@ -272,8 +272,10 @@ def main() -> None:
         results = study.finished(study_dir, jobs)
         args.skip_ttq = True
     else:
+        # Each job is kept in the repository's copy as it ends: a study outlives the machine it started on.
+        keep = None if args.quick else (lambda job, result: keep_results(tag, {job: result}))
         study.run_study(study_dir, study.shard(jobs, args.shard), training, args.n_eval, range(args.sample_seeds),
-                        args.data_dir, show_progress=not args.no_progress)
+                        args.data_dir, show_progress=not args.no_progress, on_result=keep)
         results = study.finished(study_dir, jobs)  # with other shards' jobs, where they have finished
     if not args.quick:
         keep_results(tag, results)

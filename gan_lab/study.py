@@ -177,9 +177,10 @@ def finished(study_dir: Path, jobs: list[Job]) -> dict[Job, dict]:
 
 
 def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sample_seeds, data_dir=None,
-              show_progress: bool = True) -> dict[Job, dict]:
+              show_progress: bool = True, on_result=None) -> dict[Job, dict]:
     """Every job's result, training and scoring those without one. A progress bar over the whole
-    study shows its ETA."""
+    study shows its ETA. `on_result(job, result)` is called as each new job ends, e.g. to keep it
+    somewhere that outlives this machine's study directory."""
     from tqdm.auto import tqdm
 
     study_dir = Path(study_dir)
@@ -192,6 +193,8 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
             bar.set_postfix_str(job.name)
             started = time.perf_counter()
             results[job] = run_job(study_dir, job, training, n_eval, sample_seeds, data_dir)
+            if on_result is not None:
+                on_result(job, results[job])
             fd = sum(s["fd"] for s in results[job]["scores"]) / len(results[job]["scores"])
             bar.write(f"{job.name}: FD {fd:.1f}, trained {results[job]['train_seconds']:.0f} s "
                       f"({time.perf_counter() - started:.0f} s with scoring)")

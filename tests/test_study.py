@@ -63,7 +63,10 @@ def test_a_study_writes_each_job_resumes_a_cut_job_and_never_trains_twice(tmp_pa
     cut = study.job_config(jobs[1], {**TRAINING, "steps": 2})
     runs.train_run(cut, out=tmp_path / jobs[1].name, data_dir=data_dir, show_progress=False)
 
-    results = study.run_study(tmp_path, jobs, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
+    reported = {}
+    results = study.run_study(tmp_path, jobs, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False,
+                              on_result=reported.__setitem__)
+    assert reported == results  # each new job handed over as it ended
     for job in jobs:
         result = json.loads((tmp_path / job.name / study.RESULT_FILE).read_text())
         assert result == results[job]
@@ -81,7 +84,8 @@ def test_a_study_writes_each_job_resumes_a_cut_job_and_never_trains_twice(tmp_pa
 
     # Run again: every job has its result, so nothing is trained or scored again.
     stamps = {job: (tmp_path / job.name / study.RESULT_FILE).stat().st_mtime_ns for job in jobs}
-    again = study.run_study(tmp_path, jobs, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
+    again = study.run_study(tmp_path, jobs, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False,
+                            on_result=lambda job, result: pytest.fail(f"{job.name} was run again"))
     assert again == results
     assert stamps == {job: (tmp_path / job.name / study.RESULT_FILE).stat().st_mtime_ns for job in jobs}
 
