@@ -58,7 +58,7 @@ def data_dir() -> Path:
 # pytest-xdist hands each worker whole test files (`--dist loadfile` in pyproject.toml), so a file's
 # module-scoped trained runs are built once, not once per worker. The files that take longest start
 # first, so neither worker is left with a long file at the end while the other waits.
-LONGEST_FIRST = ("test_distributed", "test_kill", "test_heads", "test_registry", "test_gan_step", "test_checkpoint",
+LONGEST_FIRST = ("test_distributed", "test_kill", "test_learning", "test_heads", "test_registry", "test_gan_step", "test_checkpoint",
                  "test_study", "test_sampling", "test_precision", "test_devices", "test_cli", "test_metrics",
                  "test_api", "test_docs", "test_browser")
 

@@ -1,0 +1,56 @@
+"""The learning check (issue 26): every registered model, at its defaults, must still learn the data in
+a short run. A change that stops a model learning (a sign flipped in a loss, a learning rate mistyped,
+a layer left out) fails here, where the shape tests and the bit-for-bit tests pass.
+
+The steps and FD threshold of each model come from experiments/learning_check.py, which measured three
+seeds and a control trained on shapeless images at this budget (experiments/results/learning_check.md):
+a threshold halfway between the worst seed and what the control reaches, so a run that gets only half
+as far as the slowest seed still passes. Parametrized over the registry: a new model fails here until
+its check is measured, and a model whose defaults change fails until it is measured again."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from tests.helpers import TINY, TINY_SUBSET
+
+from gan_lab import registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import learning_check  # noqa: E402  (the measurement the thresholds come from, and the rule that reads them)
+
+
+def test_the_check_trains_at_the_suites_own_shape():
+    # The suite compiles every model's step at TINY's shape once; a check at another shape would pay
+    # those compilations again.
+    budget = learning_check.BUDGET
+    assert (budget["width"], budget["batch_size"], budget["images"]) == (TINY["width"], TINY["batch_size"], TINY_SUBSET)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_a_short_run_at_the_defaults_learns_the_data(name, data_dir):
+    try:
+        check = learning_check.the_check(name)
+    except LookupError as missing:
+        pytest.fail(str(missing), pytrace=False)
+    if check["steps"] is None:
+        # Measured, and unable to tell a working model from a broken one at this budget: its learning
+        # curve at width 0.5 (experiments/results/learning_curves.md) is the evidence that it learns.
+        pytest.skip(check["why"])
+    steps = check["steps"]
+    fd, coverage = learning_check.measure(name, [steps], seed=0, data_dir=data_dir, initial=False)[steps]
+    assert fd <= check["fd_threshold"], (
+        f"{name} no longer learns at its defaults: FD {fd:.0f} after {steps} steps, threshold {check['fd_threshold']} "
+        f"(experiments/results/learning_check.md)")
+
+
+def test_an_unmeasured_model_or_one_whose_defaults_changed_is_told_what_to_run():
+    kept = json.loads(learning_check.results_paths("mnist")[0].read_text())
+    measured = kept["models"]["cgan"]
+    changed = {**measured, "defaults": {**measured["defaults"], "lr": measured["defaults"]["lr"] * 2}}
+    with pytest.raises(LookupError, match=r"cgan's settings changed .* `python experiments/learning_check.py --models cgan --again`"):
+        learning_check.the_check("cgan", {"models": {"cgan": changed}})
+    with pytest.raises(LookupError, match=r"cgan has no measured learning check: run `python experiments/learning_check.py --models cgan`"):
+        learning_check.the_check("cgan", {"models": {}})
+    assert learning_check.the_check("cgan", kept)["fd_threshold"] > 0
