@@ -18,7 +18,10 @@ killed, machine gone) it continues where it stopped. Each finished job is also k
 experiments/results/compare_models.json (in the repository), so a new machine continues the study
 instead of training those jobs again. Writes experiments/results/compare_models.md,
 samples/compare_models.png, the pictures of samples/zoo/ and the study's report (`gan_lab report`:
-per-class heat maps, ranking transfer, memorisation) in experiments/results/study-<setting>/.
+per-class heat maps, ranking transfer, memorisation) in experiments/results/study-<setting>/. Those
+two first names and the zoo are the documented setting's (study.CPU_EPOCHS, ...); a study at any other
+setting writes experiments/results/compare_models-<setting>.md and samples/compare_models-<setting>.png
+instead, and leaves the zoo as it is.
 `--report-only` writes them from the jobs finished so far, e.g. while the study runs elsewhere.
 """
 
@@ -209,6 +212,20 @@ def zoo_sheets(study_dir: Path, models, seed: int = 0) -> list[Path]:
     return written
 
 
+def documented_tag() -> str:
+    """The setting the docs quote (study.CPU_EPOCHS, CPU_WIDTH, CPU_DRAWS): it owns RESULTS, PLOT and samples/zoo."""
+    return study.setting_tag(study.training_settings(study.CPU_EPOCHS, study.CPU_WIDTH, None), evaluation.EVAL_SAMPLES,
+                             study.CPU_DRAWS)
+
+
+def outputs(tag: str) -> tuple[Path, Path]:
+    """(results page, plot) of a setting: the documented one's are RESULTS and PLOT; any other setting's
+    carry its tag, so a study at another budget never overwrites the pages the docs quote."""
+    if tag == documented_tag():
+        return RESULTS, PLOT
+    return RESULTS.with_name(f"compare_models-{tag}.md"), PLOT.with_name(f"compare_models-{tag}.png")
+
+
 def restore_kept(study_dir: Path, training: dict, args) -> None:
     """Write the repository's copy of this setting's finished jobs into the study directory, where it
     has none of its own: the study then skips them and the report counts them."""
@@ -299,9 +316,12 @@ def main() -> None:
                 "difference is called only where it exceeds the two models' training-seed stds added; else tied.")
     lines = [settings, "", *lines]
     if not args.quick:
-        write_result(RESULTS, "\n".join(lines) + "\n")
-        plot(rows, PLOT)
-        for path in zoo_sheets(study_dir, models):
+        documented = tag == documented_tag()
+        results_page, plot_path = outputs(tag)
+        write_result(results_page, "\n".join(lines) + "\n")
+        plot(rows, plot_path)
+        # The samples the README shows are the documented setting's; another setting's study would replace them.
+        for path in zoo_sheets(study_dir, models) if documented else []:
             print(f"wrote {path.relative_to(ROOT)}")
         page = report.write(study_dir, ROOT / "experiments" / "results" / f"study-{tag}", args.data_dir)
         print(f"wrote {page.relative_to(ROOT)} (python -m gan_lab report {study_dir})")

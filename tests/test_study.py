@@ -1,10 +1,12 @@
 """gan_lab/study.py: one job per (model, dataset, seed), written when it ends, continued where it stopped."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from gan_lab import report, runs, study
+from gan_lab import evaluation, report, runs, study
 from gan_lab.errors import UserError
 from tests.helpers import TINY
 
@@ -115,3 +117,16 @@ def test_study_and_report_commands(tmp_path, data_dir, capsys):
     assert cli.main(["report", str(tmp_path / "s"), "--data-dir", str(data_dir)]) == 0
     assert "| vae-mlp | 1 |" in (tmp_path / "s" / "report" / "report.md").read_text()
 
+
+
+def test_a_comparison_at_another_budget_writes_its_own_pages_not_the_documented_ones():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import compare_models
+
+    documented = compare_models.documented_tag()
+    assert compare_models.outputs(documented) == (compare_models.RESULTS, compare_models.PLOT)
+    other = study.setting_tag(study.training_settings(study.CPU_EPOCHS + 3, study.CPU_WIDTH, None),
+                              evaluation.EVAL_SAMPLES, study.CPU_DRAWS)
+    page, plot = compare_models.outputs(other)
+    assert other != documented and other in page.name and other in plot.name
+    assert page.parent == compare_models.RESULTS.parent and plot.parent == compare_models.PLOT.parent
