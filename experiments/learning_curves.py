@@ -13,6 +13,12 @@ continues where it stopped and nothing is trained or scored twice. Every model s
 at each point (a WGAN's step takes n_critic batches, so it has fewer steps). Scores: one draw of
 --n-eval samples (sample seed 0) against the test set, with the lab's evaluators. Writes
 experiments/results/learning_curves.md and samples/learning_curves-<dataset>.png.
+
+Each curve's points and its run's settings are also kept, point by point, in
+experiments/results/learning_curves.json (in the repository): on a new machine a finished curve is
+restored from there instead of trained again, and one trained with other settings than today's
+defaults is drawn again. The page is written only from curves of today's defaults, and names the
+curves it is missing rather than dropping them silently.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ OUT = ROOT / "experiments" / "out" / "curves"
 RESULTS = ROOT / "experiments" / "results" / "learning_curves.md"
 FIGURE = ROOT / "samples" / "learning_curves-{dataset}.png"
 CURVE_FILE = "curve.json"
+KEPT = ROOT / "experiments" / "results" / "learning_curves.json"  # {setting: {job name: {"points", "config"}}}
 DATASETS = ("mnist", "fashion-mnist")
 FIRST_EPOCH_POINTS = 8  # points in the first epoch, where most models change most
 NEAR_FINAL = 2.0  # "has learned": FD within this factor of the curve's last FD
@@ -63,6 +70,40 @@ def stale_fields(curves_dir: Path, job: study.Job, training: dict) -> list[str]:
     return config_lib.differing_fields(config_lib.load(saved), study.job_config(job, training))
 
 
+def keep_curve(curves_dir: Path, job: study.Job, points: list[dict]) -> None:
+    """Add (or replace) one curve in the repository's copy, with the settings its run trained with."""
+    kept = json.loads(KEPT.read_text()) if KEPT.exists() else {}
+    saved = json.loads((curves_dir / job.name / "config.json").read_text())
+    kept.setdefault(curves_dir.name, {})[job.name] = {"points": points, "config": saved}
+    files.replace_atomically(KEPT, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+
+
+def restore_kept(curves_dir: Path, training: dict, epochs: int) -> None:
+    """Write each finished curve of the repository's copy that this machine lacks into curves_dir (its
+    curve.json and config.json, no checkpoints: it needs no more training), unless it was trained with
+    other settings than today's, which is then drawn again."""
+    kept = json.loads(KEPT.read_text()).get(curves_dir.name, {}) if KEPT.exists() else {}
+    for name, curve in kept.items():
+        run_dir = curves_dir / name
+        if run_dir.exists() or len(curve["points"]) != len(epoch_fractions(epochs)):
+            continue
+        run_dir.mkdir(parents=True)
+        files.replace_atomically(run_dir / "config.json", json.dumps(curve["config"], indent=2) + "\n")
+        model, dataset = job_of(name)
+        if stale_fields(curves_dir, study.Job(model, dataset, 0), {**training, "epochs": epochs}):
+            (run_dir / "config.json").unlink()
+            run_dir.rmdir()
+            continue
+        files.replace_atomically(run_dir / CURVE_FILE, json.dumps(curve["points"], indent=1) + "\n")
+
+
+def job_of(name: str) -> tuple[str, str]:
+    """(model, dataset) of a curve's directory name "<model>-<dataset>-seed0"."""
+    # Longest name first: fashion-mnist's directories end in -mnist-seed0 too.
+    dataset = next(d for d in sorted(DATASETS, key=len, reverse=True) if name.endswith(f"-{d}-seed0"))
+    return name[: -len(f"-{dataset}-seed0")], dataset
+
+
 def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs: int, n_eval: int,
               data_dir=None) -> list[dict]:
     """The curve's points, training and scoring the ones not yet in its curve.json."""
@@ -85,19 +126,14 @@ def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs
         points.append({"epochs": images / (cfg.subset or data.SPLIT_SIZES["train"]), "images": images,
                        "steps": step, **{k: scores[k] for k in ("fd", "class_coverage", "precision", "recall")}})
         files.replace_atomically(path, json.dumps(points, indent=1) + "\n")
+        keep_curve(curves_dir, job, points)
         print(f"{job.name}: {points[-1]['epochs']:.3f} epochs, FD {scores['fd']:.1f}, "
               f"coverage {scores['class_coverage']:.2f}", flush=True)
     return points
 
 
 def read_curves(curves_dir: Path) -> dict[tuple[str, str], list[dict]]:
-    found = {}
-    for path in sorted(curves_dir.glob(f"*/{CURVE_FILE}")):
-        job = path.parent.name
-        # Longest name first: fashion-mnist's directories end in -mnist-seed0 too.
-        dataset = next(d for d in sorted(DATASETS, key=len, reverse=True) if job.endswith(f"-{d}-seed0"))
-        found[(job[: -len(f"-{dataset}-seed0")], dataset)] = json.loads(path.read_text())
-    return found
+    return {job_of(path.parent.name): json.loads(path.read_text()) for path in sorted(curves_dir.glob(f"*/{CURVE_FILE}"))}
 
 
 def plot(curves: dict, dataset: str, setting: str, path: Path) -> Path:
@@ -138,7 +174,7 @@ def plot(curves: dict, dataset: str, setting: str, path: Path) -> Path:
     return path
 
 
-def table(curves: dict, setting: str, n_eval: int, epochs: int) -> str:
+def table(curves: dict, setting: str, n_eval: int, epochs: int, missing=()) -> str:
     lines = [f"Setting: {setting}; each point one draw of {n_eval:,} samples against the test set. \"to 2x final\": "
              f"training images seen when the FD first came within {NEAR_FINAL:g}x of the curve's last FD. "
              "Command: `python experiments/learning_curves.py`.", "",
@@ -153,6 +189,8 @@ def table(curves: dict, setting: str, n_eval: int, epochs: int) -> str:
         lines.append(f"| {model} | {dataset} | {points[-1]['epochs']:.2f} | {points[0]['fd']:.1f} | "
                      f"{'–' if at_one is None else f'{at_one:.1f}'} | {points[-1]['fd']:.1f} | "
                      f"{points[-1]['class_coverage']:.2f} | {to_near} |")
+    if missing:
+        lines += ["", f"Not drawn with today's defaults yet ({len(missing)}): {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -174,6 +212,7 @@ def main() -> int:
     setting = f"width {args.width}, {args.epochs} epochs, training seed 0, each model's defaults"
     curves_dir = OUT / f"w{args.width}-ev{args.n_eval}"
     training = study.training_settings(args.epochs, args.width, None)
+    restore_kept(curves_dir, training, args.epochs)
     if not args.report_only:
         for model in models:  # model-major: a stopped command has whole curves
             for dataset in args.datasets:
@@ -192,9 +231,13 @@ def main() -> int:
                   f"{curves_dir / job.name} and draw it again")
             continue
         curves[(model, dataset)] = points
+    if not curves:
+        print(f"no curves of this setting on this machine or in {KEPT.relative_to(ROOT)}: nothing written")
+        return 1
+    missing = [f"{model} on {dataset}" for model in registry.names() for dataset in DATASETS if (model, dataset) not in curves]
     for dataset in DATASETS:
         print(f"wrote {plot(curves, dataset, setting, Path(str(FIGURE).format(dataset=dataset))).relative_to(ROOT)}")
-    write_result(RESULTS, table(curves, setting, args.n_eval, args.epochs))
+    write_result(RESULTS, table(curves, setting, args.n_eval, args.epochs, missing))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 

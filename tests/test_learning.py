@@ -54,3 +54,33 @@ def test_an_unmeasured_model_or_one_whose_defaults_changed_is_told_what_to_run()
     with pytest.raises(LookupError, match=r"cgan has no measured learning check: run `python experiments/learning_check.py --models cgan`"):
         learning_check.the_check("cgan", {"models": {}})
     assert learning_check.the_check("cgan", kept)["fd_threshold"] > 0
+
+
+def test_a_finished_learning_curve_is_kept_in_the_repository_and_restored_unless_its_defaults_changed(tmp_path, monkeypatch):
+    import learning_curves
+
+    from gan_lab import config, study
+
+    monkeypatch.setattr(learning_curves, "KEPT", tmp_path / "kept.json")
+    curves_dir, epochs = tmp_path / "w0.5-ev5000", 2
+    training = study.training_settings(epochs, 0.5, None)
+    job = study.Job("vae-mlp", "fashion-mnist", 0)
+    run_dir = curves_dir / job.name
+    run_dir.mkdir(parents=True)
+    config.save(study.job_config(job, training), run_dir / "config.json", {})  # as the curve's run saved it
+    points = [{"epochs": e, "fd": 100.0 / e, "class_coverage": 1.0} for e in learning_curves.epoch_fractions(epochs)]
+    learning_curves.keep_curve(curves_dir, job, points)
+
+    fresh = tmp_path / "new-machine" / curves_dir.name  # the same setting, nothing trained there
+    learning_curves.restore_kept(fresh, training, epochs)
+    assert learning_curves.read_curves(fresh) == {("vae-mlp", "fashion-mnist"): points}
+    assert not learning_curves.stale_fields(fresh, job, {**training, "epochs": epochs})
+
+    # A default changed since (here: the learning rate the run trained with differs from today's):
+    # not restored, so the command draws the curve again.
+    kept = json.loads(learning_curves.KEPT.read_text())
+    kept[curves_dir.name][job.name]["config"]["config"]["lr"] *= 2
+    learning_curves.KEPT.write_text(json.dumps(kept))
+    other = tmp_path / "another-machine" / curves_dir.name
+    learning_curves.restore_kept(other, training, epochs)
+    assert learning_curves.read_curves(other) == {}
