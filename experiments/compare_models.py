@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import data, evaluation, files, metrics, registry, report, runtime, study
+from gan_lab import config, data, evaluation, files, metrics, registry, report, runtime, study
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
-from docs_sync import write_result  # noqa: E402  (beside this script: results files and the docs that include them)
+from docs_sync import update_kept, write_result  # noqa: E402  (beside this script: results files and the docs that include them)
 OUT = ROOT / "experiments" / "out" / "compare"
 RESULTS = ROOT / "experiments" / "results" / "compare_models.md"
 KEPT = ROOT / "experiments" / "results" / "compare_models.json"  # {setting tag: {job name: result}}
@@ -228,23 +228,43 @@ def outputs(tag: str) -> tuple[Path, Path]:
 
 def restore_kept(study_dir: Path, training: dict, args) -> None:
     """Write the repository's copy of this setting's finished jobs into the study directory, where it
-    has none of its own: the study then skips them and the report counts them."""
+    has none of its own: the study then skips them and the report counts them. A job kept with the
+    settings its run trained with is left out (trained again) where they are not today's (a model's
+    default changed since); jobs kept before their settings were, are restored as they are."""
     kept = json.loads(KEPT.read_text()).get(args.tag, {}) if KEPT.exists() else {}
     if not kept:
         return
     study.fix_settings(study_dir, study.study_settings(training, args.n_eval, range(args.sample_seeds)))
     for name, result in kept.items():
         path = study_dir / name / study.RESULT_FILE
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            files.replace_atomically(path, json.dumps(result, indent=2) + "\n")
+        if path.exists():
+            continue
+        if "config" in result:
+            changed = config.differing_fields(config.from_saved(result["config"]),
+                                              study.job_config(study.Job(**result["job"]), training))
+            if changed:
+                print(f"{name}: kept, but trained with other settings than today's ({', '.join(changed)}): "
+                      "trained again")
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.replace_atomically(path, json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2) + "\n")
 
 
-def keep_results(tag: str, results: dict) -> None:
-    """Add this setting's finished jobs to the repository's copy (other settings' are left as they are)."""
-    kept = json.loads(KEPT.read_text()) if KEPT.exists() else {}
-    kept[tag] = {**kept.get(tag, {}), **{job.name: result for job, result in results.items()}}
-    files.replace_atomically(KEPT, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+def keep_results(tag: str, results: dict, study_dir: Path) -> None:
+    """Add this setting's finished jobs to the repository's copy (other settings' are left as they are),
+    each with the settings its run trained with (its config.json), so a later default change shows."""
+    def change(kept: dict) -> None:
+        setting = kept.setdefault(tag, {})
+        for job, result in results.items():
+            saved = study_dir / job.name / "config.json"
+            entry = dict(result)
+            if saved.exists():
+                entry["config"] = json.loads(saved.read_text())
+            elif "config" in setting.get(job.name, {}):  # restored from the copy: no run here
+                entry["config"] = setting[job.name]["config"]
+            setting[job.name] = entry
+
+    update_kept(KEPT, change)
 
 
 def main() -> None:
@@ -290,12 +310,12 @@ def main() -> None:
         args.skip_ttq = True
     else:
         # Each job is kept in the repository's copy as it ends: a study outlives the machine it started on.
-        keep = None if args.quick else (lambda job, result: keep_results(tag, {job: result}))
+        keep = None if args.quick else (lambda job, result: keep_results(tag, {job: result}, study_dir))
         study.run_study(study_dir, study.shard(jobs, args.shard), training, args.n_eval, range(args.sample_seeds),
                         args.data_dir, show_progress=not args.no_progress, on_result=keep)
         results = study.finished(study_dir, jobs)  # with other shards' jobs, where they have finished
     if not args.quick:
-        keep_results(tag, results)
+        keep_results(tag, results, study_dir)
     rows, fingerprints = [], {}
     for dataset in DATASETS:
         test_images = data.to_model_range(data.load_split(dataset, "test", args.data_dir)[0])

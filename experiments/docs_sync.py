@@ -83,6 +83,23 @@ def sync(root: Path = ROOT) -> list[Path]:
     return changed
 
 
+def update_kept(path: Path, change) -> dict:
+    """Read the kept-results JSON at `path` ({} if none), apply `change(kept)` (in place) and write it back
+    atomically, holding a lock meanwhile (in experiments/out/, never committed), so experiments running
+    at once on this machine (a study's shards, say) do not lose each other's results. Returns it."""
+    import json
+
+    from gan_lab import files
+
+    locks = ROOT / "experiments" / "out" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with files.holding_lock(files.open_lock(locks / f"{path.name}.lock")):
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        change(kept)
+        files.replace_atomically(path, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+    return kept
+
+
 def write_result(path: Path, text: str) -> None:
     """Write a results file, then bring every page that includes it up to date."""
     path.parent.mkdir(parents=True, exist_ok=True)

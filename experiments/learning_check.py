@@ -68,23 +68,25 @@ def shuffle_pixels(images: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).permuted(flat, axis=1).reshape(images.shape)
 
 
-def check_config(model: str, steps: int, seed: int = 0) -> config.Config:
-    """The model's defaults at the check's width and batch size, for `steps` steps."""
-    return config.make_config(model, {"dataset": BUDGET["dataset"], "width": BUDGET["width"],
+def check_config(model: str, steps: int, seed: int = 0, dataset: str | None = None) -> config.Config:
+    """The model's defaults at the check's width and batch size, for `steps` steps, on `dataset`
+    (default: BUDGET's)."""
+    return config.make_config(model, {"dataset": dataset or BUDGET["dataset"], "width": BUDGET["width"],
                                       "batch_size": BUDGET["batch_size"], "steps": steps, "epochs": 10**6,
                                       "log_every": 10**6, "seed": seed}, strict=False)  # vae-mlp has no width
 
 
-def defaults_of(model: str) -> dict:
+def defaults_of(model: str, dataset: str | None = None) -> dict:
     """The settings a model's check trains with, as they are today (all but seed and length): a
     measurement taken with other settings is stale, its threshold no evidence for these."""
-    values = dataclasses.asdict(check_config(model, 1))
+    values = dataclasses.asdict(check_config(model, 1, dataset=dataset))
     return json.loads(json.dumps({k: v for k, v in values.items() if k not in ("seed", "steps")}, default=str))
 
 
 def stale_models(kept: dict) -> list[str]:
     """The measured models whose check settings have changed since (or were not recorded)."""
-    return sorted(name for name, entry in kept["models"].items() if entry.get("defaults") != defaults_of(name))
+    dataset = kept.get("budget", BUDGET)["dataset"]
+    return sorted(name for name, entry in kept["models"].items() if entry.get("defaults") != defaults_of(name, dataset))
 
 
 def the_check(model: str, kept: dict | None = None) -> dict:
@@ -245,8 +247,10 @@ def check_cost(kept: dict) -> str:
     timed = {name: entry["check_seconds"] for name, entry in kept["models"].items() if "check_seconds" in entry}
     if not timed:
         return "The checks have not been timed (`--cost`)."
-    return (f"Timed one after another with `--cost` on {kept.get('check_cpu', 'this machine')} (idle), the checks of "
-            f"the {len(timed)} models that have one take {sum(timed.values()):.0f} s in all "
+    checked = sum(1 for name, entry in kept["models"].items() if "control" in entry
+                  and choose(as_steps(entry["measured"]), as_steps(entry["control"]))["steps"])
+    return (f"Timed one after another with `--cost` on {kept.get('check_cpu', 'this machine')} (idle), {len(timed)} of the "
+            f"{checked} models' checks take {sum(timed.values()):.0f} s in all "
             f"({', '.join(f'{name} {seconds:.0f}' for name, seconds in sorted(timed.items()))}), about "
             f"{sum(timed.values()) / 2:.0f} s of the suite's wall time on its 2 workers, less where the suite has "
             "already compiled a model's step (experiments/results/suite_time-amd.md).")

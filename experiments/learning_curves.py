@@ -17,8 +17,8 @@ experiments/results/learning_curves.md and samples/learning_curves-<dataset>.png
 Each curve's points and its run's settings are also kept, point by point, in
 experiments/results/learning_curves.json (in the repository): on a new machine a finished curve is
 restored from there instead of trained again, and one trained with other settings than today's
-defaults is drawn again. The page is written only from curves of today's defaults, and names the
-curves it is missing rather than dropping them silently.
+defaults is drawn again. The page is written only from curves of today's defaults, and only once every
+curve is finished (or with --partial, naming the curves it lacks), so it never loses rows silently.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from gan_lab import data, evaluation, files, registry, runs, runtime, study
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
-from docs_sync import write_result  # noqa: E402  (beside this script)
+from docs_sync import update_kept, write_result  # noqa: E402  (beside this script)
 
 OUT = ROOT / "experiments" / "out" / "curves"
 RESULTS = ROOT / "experiments" / "results" / "learning_curves.md"
@@ -70,31 +70,48 @@ def stale_fields(curves_dir: Path, job: study.Job, training: dict) -> list[str]:
     return config_lib.differing_fields(config_lib.load(saved), study.job_config(job, training))
 
 
-def keep_curve(curves_dir: Path, job: study.Job, points: list[dict]) -> None:
-    """Add (or replace) one curve in the repository's copy, with the settings its run trained with."""
-    kept = json.loads(KEPT.read_text()) if KEPT.exists() else {}
+def kept_key(curves_dir: Path, epochs: int) -> str:
+    """The repository copy's key of a setting: its directory's name (width, samples) and the curves' length."""
+    return f"{curves_dir.name}-e{epochs}"
+
+
+def current(saved_record: dict, job: study.Job, training: dict, epochs: int) -> bool:
+    """Whether a run saved with `saved_record` (its config.json) trained with today's settings for the job."""
+    saved = config_lib.from_saved(saved_record)
+    return not config_lib.differing_fields(saved, study.job_config(job, {**training, "epochs": epochs}))
+
+
+def keep_curve(curves_dir: Path, job: study.Job, points: list[dict], training: dict, epochs: int) -> None:
+    """Add (or replace) one curve in the repository's copy, with the settings its run trained with; a
+    kept curve of today's settings with more points than this one (a finished curve, this one drawn
+    again on a machine that lacked it) stays."""
     saved = json.loads((curves_dir / job.name / "config.json").read_text())
-    kept.setdefault(curves_dir.name, {})[job.name] = {"points": points, "config": saved}
-    files.replace_atomically(KEPT, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+
+    def change(kept: dict) -> None:
+        curves = kept.setdefault(kept_key(curves_dir, epochs), {})
+        old = curves.get(job.name)
+        if old and len(old["points"]) > len(points) and current(old["config"], job, training, epochs):
+            return
+        curves[job.name] = {"points": points, "config": saved}
+
+    update_kept(KEPT, change)
 
 
 def restore_kept(curves_dir: Path, training: dict, epochs: int) -> None:
     """Write each finished curve of the repository's copy that this machine lacks into curves_dir (its
     curve.json and config.json, no checkpoints: it needs no more training), unless it was trained with
     other settings than today's, which is then drawn again."""
-    kept = json.loads(KEPT.read_text()).get(curves_dir.name, {}) if KEPT.exists() else {}
+    kept = json.loads(KEPT.read_text()).get(kept_key(curves_dir, epochs), {}) if KEPT.exists() else {}
     for name, curve in kept.items():
         run_dir = curves_dir / name
         if run_dir.exists() or len(curve["points"]) != len(epoch_fractions(epochs)):
             continue
-        run_dir.mkdir(parents=True)
-        files.replace_atomically(run_dir / "config.json", json.dumps(curve["config"], indent=2) + "\n")
-        model, dataset = job_of(name)
-        if stale_fields(curves_dir, study.Job(model, dataset, 0), {**training, "epochs": epochs}):
-            (run_dir / "config.json").unlink()
-            run_dir.rmdir()
+        if not current(curve["config"], study.Job(*job_of(name), 0), training, epochs):
             continue
+        run_dir.mkdir(parents=True)
         files.replace_atomically(run_dir / CURVE_FILE, json.dumps(curve["points"], indent=1) + "\n")
+        # config.json last: a run directory with it and no checkpoint is only ever a restored, finished curve.
+        files.replace_atomically(run_dir / "config.json", json.dumps(curve["config"], indent=2) + "\n")
 
 
 def job_of(name: str) -> tuple[str, str]:
@@ -126,7 +143,7 @@ def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs
         points.append({"epochs": images / (cfg.subset or data.SPLIT_SIZES["train"]), "images": images,
                        "steps": step, **{k: scores[k] for k in ("fd", "class_coverage", "precision", "recall")}})
         files.replace_atomically(path, json.dumps(points, indent=1) + "\n")
-        keep_curve(curves_dir, job, points)
+        keep_curve(curves_dir, job, points, training, epochs)
         print(f"{job.name}: {points[-1]['epochs']:.3f} epochs, FD {scores['fd']:.1f}, "
               f"coverage {scores['class_coverage']:.2f}", flush=True)
     return points
@@ -204,6 +221,8 @@ def main() -> int:
     parser.add_argument("--n-eval", type=int, default=5000, help="samples scored per point (default 5000)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--report-only", action="store_true", help="figures and table from the points scored so far")
+    parser.add_argument("--partial", action="store_true",
+                        help="write the page and figures even while some curves are missing or unfinished")
     args = parser.parse_args()
     runtime.configure()
     models = args.models or registry.names()
@@ -234,7 +253,13 @@ def main() -> int:
     if not curves:
         print(f"no curves of this setting on this machine or in {KEPT.relative_to(ROOT)}: nothing written")
         return 1
-    missing = [f"{model} on {dataset}" for model in registry.names() for dataset in DATASETS if (model, dataset) not in curves]
+    full = len(epoch_fractions(args.epochs))
+    missing = [f"{model} on {dataset}" + ("" if (model, dataset) not in curves else " (in progress)")
+               for model in registry.names() for dataset in DATASETS if len(curves.get((model, dataset), [])) < full]
+    if missing and not args.partial:  # the committed page would lose those rows
+        print(f"not written: {len(missing)} curve(s) not finished with today's defaults ({', '.join(missing)}); "
+              "draw them, or pass --partial to write the page and figures without them")
+        return 1
     for dataset in DATASETS:
         print(f"wrote {plot(curves, dataset, setting, Path(str(FIGURE).format(dataset=dataset))).relative_to(ROOT)}")
     write_result(RESULTS, table(curves, setting, args.n_eval, args.epochs, missing))

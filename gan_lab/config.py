@@ -251,20 +251,25 @@ FORMER_FIELDS = ("width", "loss", "arch", "hidden")
 
 
 def load(path: Path) -> Config:
-    from gan_lab import registry
-
     try:
-        saved = dict(json.loads(Path(path).read_text())["config"])
-        recipe = registry.get(saved["model"])
-        declared = recipe.settings
-        former = {name: saved.pop(name) for name in FORMER_FIELDS if name in saved}
-        saved["settings"] = {**{k: v for k, v in former.items() if k in declared}, **saved.get("settings", {})}
-        # A setting the model declared after this run was saved: what the run computed with.
-        saved["settings"].update({name: recipe.default(name) if setting.absent is None else setting.absent
-                                  for name, setting in declared.items() if name not in saved["settings"]})
-        return Config(**saved)
+        return from_saved(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"cannot read run config {path}: {err}; is this a gan_lab run directory?") from None
+
+
+def from_saved(record: dict) -> Config:
+    """The Config of a run's config.json record ({"config": ...}), as load() reads it."""
+    from gan_lab import registry
+
+    saved = dict(record["config"])
+    recipe = registry.get(saved["model"])
+    declared = recipe.settings
+    former = {name: saved.pop(name) for name in FORMER_FIELDS if name in saved}
+    saved["settings"] = {**{k: v for k, v in former.items() if k in declared}, **saved.get("settings", {})}
+    # A setting the model declared after this run was saved: what the run computed with.
+    saved["settings"].update({name: recipe.default(name) if setting.absent is None else setting.absent
+                              for name, setting in declared.items() if name not in saved["settings"]})
+    return Config(**saved)
 
 
 def differing_fields(saved: Config, requested: Config) -> list[str]:

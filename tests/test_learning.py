@@ -4,8 +4,8 @@ a layer left out) fails here, where the shape tests and the bit-for-bit tests pa
 
 The steps and FD threshold of each model come from experiments/learning_check.py, which measured three
 seeds and a control trained on shapeless images at this budget (experiments/results/learning_check.md):
-a threshold halfway between the worst seed and what the control reaches, so a run that gets only half
-as far as the slowest seed still passes. Parametrized over the registry: a new model fails here until
+the threshold is halfway between the worst seed's FD and the bar (the lower of the untrained model's
+FD and the control's), so a run that gets only half as far as the slowest seed still passes. Parametrized over the registry: a new model fails here until
 its check is measured, and a model whose defaults change fails until it is measured again."""
 
 import json
@@ -69,7 +69,9 @@ def test_a_finished_learning_curve_is_kept_in_the_repository_and_restored_unless
     run_dir.mkdir(parents=True)
     config.save(study.job_config(job, training), run_dir / "config.json", {})  # as the curve's run saved it
     points = [{"epochs": e, "fd": 100.0 / e, "class_coverage": 1.0} for e in learning_curves.epoch_fractions(epochs)]
-    learning_curves.keep_curve(curves_dir, job, points)
+    learning_curves.keep_curve(curves_dir, job, points, training, epochs)
+    # The same curve started again on a machine that lacked it: its first points do not replace it.
+    learning_curves.keep_curve(curves_dir, job, points[:2], training, epochs)
 
     fresh = tmp_path / "new-machine" / curves_dir.name  # the same setting, nothing trained there
     learning_curves.restore_kept(fresh, training, epochs)
@@ -79,8 +81,11 @@ def test_a_finished_learning_curve_is_kept_in_the_repository_and_restored_unless
     # A default changed since (here: the learning rate the run trained with differs from today's):
     # not restored, so the command draws the curve again.
     kept = json.loads(learning_curves.KEPT.read_text())
-    kept[curves_dir.name][job.name]["config"]["config"]["lr"] *= 2
+    kept[learning_curves.kept_key(curves_dir, epochs)][job.name]["config"]["config"]["lr"] *= 2
     learning_curves.KEPT.write_text(json.dumps(kept))
     other = tmp_path / "another-machine" / curves_dir.name
     learning_curves.restore_kept(other, training, epochs)
-    assert learning_curves.read_curves(other) == {}
+    assert learning_curves.read_curves(other) == {} and not other.exists()
+    # Curves of another length are another setting: not restored for this one.
+    learning_curves.restore_kept(tmp_path / "third-machine" / curves_dir.name, training, epochs + 1)
+    assert not (tmp_path / "third-machine").exists()

@@ -130,3 +130,29 @@ def test_a_comparison_at_another_budget_writes_its_own_pages_not_the_documented_
     page, plot = compare_models.outputs(other)
     assert other != documented and other in page.name and other in plot.name
     assert page.parent == compare_models.RESULTS.parent and plot.parent == compare_models.PLOT.parent
+
+
+def test_a_kept_job_is_restored_only_where_it_trained_with_todays_settings(tmp_path, monkeypatch):
+    import argparse
+    import dataclasses
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import compare_models
+
+    from gan_lab import config
+
+    monkeypatch.setattr(compare_models, "KEPT", tmp_path / "kept.json")
+    training = study.training_settings(4, 0.5, None)
+    args = argparse.Namespace(tag="e4-test", n_eval=1000, sample_seeds=2)
+    today, changed = study.Job("dcgan", "mnist", 0), study.Job("dcgan", "fashion-mnist", 0)
+    result = {"scores": [{"fd": 50.0}], "train_seconds": 1.0}
+
+    def kept_entry(job, cfg):
+        return {**result, "job": job._asdict(), "config": json.loads(config.to_json(cfg, {}))}
+
+    old_default = dataclasses.replace(study.job_config(changed, training), lr=1e-3)
+    compare_models.KEPT.write_text(json.dumps({args.tag: {
+        today.name: kept_entry(today, study.job_config(today, training)), changed.name: kept_entry(changed, old_default)}}))
+    compare_models.restore_kept(tmp_path / "study", training, args)
+    assert json.loads((tmp_path / "study" / today.name / study.RESULT_FILE).read_text()) == {**result, "job": today._asdict()}
+    assert not (tmp_path / "study" / changed.name).exists()  # trained again by the study
