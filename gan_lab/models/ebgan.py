@@ -24,6 +24,11 @@ Defaults, and why:
   (0.3), or 5x with margin 2, fell back to the single image on MNIST: EBGAN's start is fragile.
   After 4 epochs (experiments/learning_curves.py, width 0.5) it is ahead of dcgan on MNIST (FD 35.7
   against 46.2) and 4.0x dcgan's on Fashion-MNIST (132.2 against 33.3), every class on both.
+  Probes of that shortfall at the same budget (`gan_lab train ebgan --dataset D --width 0.5 --epochs 4`
+  with the flags given, then `gan_lab eval RUN --n 5000`; seed 0): its Fashion-MNIST recall is near 0, so
+  a stronger pull-away term was tried first. --pt-weight 1: Fashion-MNIST 94.7 (recall 0.13), but MNIST
+  falls back to one class (1616.8); --pt-weight 3: Fashion-MNIST 148.5; --g-lr-scale 2: one class on
+  Fashion-MNIST (977.5). None is kept: the defaults stay, and so does the shortfall.
 - D (AutoencoderD): conv 64 (4x4 s2) - ReLU - FC 32 (the embedding: no BN, no ReLU, since PT
   reads it) - FC 64*14*14 - BN - ReLU - deconv 1 (4x4 s2), the collections' "(64)4c2s-FC32-
   FC64*14*14_BR-(1)4dc2s". No output activation, as in the PyTorch collection.
