@@ -5,8 +5,9 @@ a layer left out) fails here, where the shape tests and the bit-for-bit tests pa
 The steps and FD threshold of each model come from experiments/learning_check.py, which measured three
 seeds and a control trained on shapeless images at this budget (experiments/results/learning_check.md):
 the threshold is halfway between the worst seed's FD and the bar (the lower of the untrained model's
-FD and the control's), so a run that gets only half as far as the slowest seed still passes. Parametrized over the registry: a new model fails here until
-its check is measured, and a model whose defaults change fails until it is measured again."""
+FD and the control's), so a run that gets only half as far as the slowest seed still passes.
+Parametrized over the registry: a new model fails here until its check is measured, and a model whose
+defaults change fails until it is measured again."""
 
 import json
 import sys
@@ -39,7 +40,7 @@ def test_a_short_run_at_the_defaults_learns_the_data(name, data_dir):
         # curve at width 0.5 (experiments/results/learning_curves.md) is the evidence that it learns.
         pytest.skip(check["why"])
     steps = check["steps"]
-    fd, coverage = learning_check.measure(name, [steps], seed=0, data_dir=data_dir, initial=False)[steps]
+    fd, _ = learning_check.measure(name, [steps], seed=0, data_dir=data_dir, initial=False)[steps]
     assert fd <= check["fd_threshold"], (
         f"{name} no longer learns at its defaults: FD {fd:.0f} after {steps} steps, threshold {check['fd_threshold']} "
         f"(experiments/results/learning_check.md)")
