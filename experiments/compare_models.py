@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lab import config, data, evaluation, files, metrics, registry, report, runtime, study
+from gan_lab import data, evaluation, files, metrics, registry, report, runtime, study
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -240,8 +240,7 @@ def restore_kept(study_dir: Path, training: dict, args) -> None:
         if path.exists():
             continue
         if "config" in result:
-            changed = config.differing_fields(config.from_saved(result["config"]),
-                                              study.job_config(study.Job(**result["job"]), training))
+            changed = study.settings_changed(result["config"], study.Job(**result["job"]), training)
             if changed:
                 print(f"{name}: kept, but trained with other settings than today's ({', '.join(changed)}): "
                       "trained again")

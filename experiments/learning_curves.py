@@ -75,12 +75,6 @@ def kept_key(curves_dir: Path, epochs: int) -> str:
     return f"{curves_dir.name}-e{epochs}"
 
 
-def current(saved_record: dict, job: study.Job, training: dict, epochs: int) -> bool:
-    """Whether a run saved with `saved_record` (its config.json) trained with today's settings for the job."""
-    saved = config_lib.from_saved(saved_record)
-    return not config_lib.differing_fields(saved, study.job_config(job, {**training, "epochs": epochs}))
-
-
 def keep_curve(curves_dir: Path, job: study.Job, points: list[dict], training: dict, epochs: int) -> None:
     """Add (or replace) one curve in the repository's copy, with the settings its run trained with; a
     kept curve of today's settings with more points than this one (a finished curve, this one drawn
@@ -90,7 +84,8 @@ def keep_curve(curves_dir: Path, job: study.Job, points: list[dict], training: d
     def change(kept: dict) -> None:
         curves = kept.setdefault(kept_key(curves_dir, epochs), {})
         old = curves.get(job.name)
-        if old and len(old["points"]) > len(points) and current(old["config"], job, training, epochs):
+        if old and len(old["points"]) > len(points) and not study.settings_changed(
+                old["config"], job, {**training, "epochs": epochs}):
             return
         curves[job.name] = {"points": points, "config": saved}
 
@@ -106,7 +101,7 @@ def restore_kept(curves_dir: Path, training: dict, epochs: int) -> None:
         run_dir = curves_dir / name
         if run_dir.exists() or len(curve["points"]) != len(epoch_fractions(epochs)):
             continue
-        if not current(curve["config"], study.Job(*job_of(name), 0), training, epochs):
+        if study.settings_changed(curve["config"], study.Job(*job_of(name), 0), {**training, "epochs": epochs}):
             continue
         run_dir.mkdir(parents=True)
         files.replace_atomically(run_dir / CURVE_FILE, json.dumps(curve["points"], indent=1) + "\n")

@@ -91,6 +91,12 @@ def job_config(job: Job, training: dict):
                                               "checkpoint_every": CHECKPOINT_EVERY}, strict=False)
 
 
+def settings_changed(saved_record: dict, job: Job, training: dict) -> list[str]:
+    """The settings in which a run saved as `saved_record` (its config.json) differs from what `job`
+    would train with today, e.g. after a model's default changed (none: the run is current)."""
+    return config_lib.differing_fields(config_lib.from_saved(saved_record), job_config(job, training))
+
+
 def fix_settings(study_dir: Path, settings: dict) -> None:
     """Record the study's settings when it starts; refuse to continue it with other ones (its results
     would not be comparable)."""
