@@ -23,6 +23,12 @@ two first names and the zoo are the documented setting's (study.CPU_EPOCHS, ...)
 setting writes experiments/results/compare_models-<setting>.md and samples/compare_models-<setting>.png
 instead, and leaves the zoo as it is.
 `--report-only` writes them from the jobs finished so far, e.g. while the study runs elsewhere.
+
+A job whose run learning_curves.py has already trained, with the same settings to the same budget (its
+seed-0 runs at the curves' width and epochs), is adopted instead of trained again (study.adopt_run):
+the curves resume bit for bit, so the run is the one the study would train. `--seed-order 1 2 0` leaves
+seed 0 for last, when the curves have finished. An adopted job's wall time is its donor's, with a
+compilation per leg, so the cost columns leave it out.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 from docs_sync import update_kept, write_result  # noqa: E402  (beside this script: results files and the docs that include them)
 OUT = ROOT / "experiments" / "out" / "compare"
+CURVES = ROOT / "experiments" / "out" / "curves"  # learning_curves.py's runs, one directory per setting
 RESULTS = ROOT / "experiments" / "results" / "compare_models.md"
 KEPT = ROOT / "experiments" / "results" / "compare_models.json"  # {setting tag: {job name: result}}
 PLOT = ROOT / "samples" / "compare_models.png"
@@ -109,8 +116,7 @@ def table(rows, fingerprints) -> list[str]:
             cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}" if len(row["per_seed"]) > 1 else f"{mean:.{digits}f}")
         jobs = row["results"]
         spread = sampling_spread(jobs, "fd")
-        cost = (f"{statistics.mean(r['train_seconds'] for r in jobs) / 60:.1f} | "
-                f"{statistics.mean(r['steps_per_sec'] for r in jobs):.1f}") if jobs else "– | –"
+        cost = report.cost_cells(jobs)
         lines.append(f"| {row['model']} | {row['dataset']} | {len(row['per_seed']) if jobs else '–'} | "
                      + " | ".join(cells) + f" | {'–' if spread is None else f'± {spread:.1f}'} | {cost} |")
     lines.append("")
@@ -272,6 +278,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")
     parser.add_argument("--epochs", type=int, default=study.CPU_EPOCHS)
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per (model, dataset)")
+    parser.add_argument("--seed-order", type=int, nargs="+", default=None, metavar="SEED",
+                        help="train the seeds in this order, e.g. 1 2 0: seed 0 last, when learning_curves.py's "
+                             "seed-0 runs can be adopted (default: 0, 1, ...)")
+    parser.add_argument("--adopt-runs", nargs="*", default=None, metavar="DIR",
+                        help="directories of finished runs a job takes instead of training when their settings and "
+                             "budget are the job's, e.g. learning_curves.py's (default: its directories under "
+                             "experiments/out/curves; none: --adopt-runs with no DIR)")
     parser.add_argument("--sample-seeds", type=int, default=study.CPU_DRAWS, help="sample draws scored per trained model")
     parser.add_argument("--width", type=float, default=study.CPU_WIDTH)
     parser.add_argument("--subset", type=int, default=None)
@@ -300,7 +313,12 @@ def main() -> None:
     tag = args.tag = study.setting_tag(training, args.n_eval, args.sample_seeds)
 
     started = time.perf_counter()
-    jobs = study.plan(models, DATASETS, range(args.seeds))
+    seed_order = args.seed_order or list(range(args.seeds))
+    if sorted(seed_order) != list(range(args.seeds)):
+        parser.error(f"--seed-order {' '.join(map(str, seed_order))}: give each of the seeds 0 to {args.seeds - 1} "
+                     "once, e.g. " + " ".join(map(str, [*range(1, args.seeds), 0])))
+    jobs = study.plan(models, DATASETS, seed_order)
+    adopt_from = sorted(CURVES.glob("*")) if args.adopt_runs is None else [Path(d) for d in args.adopt_runs]
     study_dir = OUT / tag
     if not args.quick:  # jobs finished on another machine count as done here (their result.json, no run)
         restore_kept(study_dir, training, args)
@@ -311,7 +329,7 @@ def main() -> None:
         # Each job is kept in the repository's copy as it ends: a study outlives the machine it started on.
         keep = None if args.quick else (lambda job, result: keep_results(tag, {job: result}, study_dir))
         study.run_study(study_dir, study.shard(jobs, args.shard), training, args.n_eval, range(args.sample_seeds),
-                        args.data_dir, show_progress=not args.no_progress, on_result=keep)
+                        args.data_dir, show_progress=not args.no_progress, on_result=keep, adopt_from=adopt_from)
         results = study.finished(study_dir, jobs)  # with other shards' jobs, where they have finished
     if not args.quick:
         keep_results(tag, results, study_dir)
@@ -325,12 +343,16 @@ def main() -> None:
     if not args.skip_ttq:
         lines += ["", *time_to_quality(args)]
     minutes = (time.perf_counter() - started) / 60
-    hours = sum(r["train_seconds"] for r in results.values()) / 3600
+    hours = sum(r["train_seconds"] for r in study.trained_here(results.values())) / 3600
+    adopted = len(results) - len(study.trained_here(results.values()))
     done = f"{len(results)} of {len(jobs)} jobs finished" + (" (the study is still running)" if len(results) < len(jobs) else "")
     settings = (f"{done}. Settings: {args.epochs} epoch(s) per model ({args.subset or 60000} training images), width "
                 f"{args.width}, {args.seeds} training seeds, each scored on {args.sample_seeds} draws of {args.n_eval} "
                 f"generated vs the 10,000 test images. Command: `python {' '.join(sys.argv)}`; training took "
-                f"{hours:.1f} h in all (sum over jobs, on this machine's CPU); this invocation {minutes:.0f} min. "
+                f"{hours:.1f} h in all (sum over jobs, on this machine's CPU)"
+                + (f", not counting {adopted} job(s) adopted from learning_curves.py's runs of the same settings "
+                   "(their cost columns use the other seeds)" if adopted else "")
+                + f"; this invocation {minutes:.0f} min. "
                 "Metrics are means over sample draws, then mean ± std over training seeds. In the FD-vs-dcgan table a "
                 "difference is called only where it exceeds the two models' training-seed stds added; else tied.")
     lines = [settings, "", *lines]

@@ -223,6 +223,16 @@ def _fmt(value, digits: int = 1) -> str:
     return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
+def cost_cells(jobs) -> str:
+    """"minutes | steps/s", the training cost's two table cells, averaged over the jobs the study trained
+    itself (study.trained_here); "– | –" where it trained none."""
+    timed = study.trained_here(jobs)
+    if not timed:
+        return "– | –"
+    return (f"{statistics.mean(j['train_seconds'] for j in timed) / 60:.1f} | "
+            f"{statistics.mean(j['steps_per_sec'] for j in timed):.1f}")
+
+
 def write(study_dir: Path, out: Path | None = None, data_dir=None) -> Path:
     """Write OUT/report.md and its figures (default OUT: STUDY_DIR/report); returns the Markdown path."""
     study_dir = Path(study_dir)
@@ -265,8 +275,7 @@ def write(study_dir: Path, out: Path | None = None, data_dir=None) -> Path:
                          f"{statistics.mean(m['median_test_to_train'] for m in memo):.2f}") if memo else "–"
             lines.append(f"| {rank} | {model} | {s['seeds']} | {s['mean']:.1f} | {_fmt(s['training_std'])} | "
                          f"{_fmt(s['sampling_std'])} | {worst} | {memorised} | {distances} | "
-                         f"{statistics.mean(j['train_seconds'] for j in jobs) / 60:.1f} | "
-                         f"{statistics.mean(j['steps_per_sec'] for j in jobs):.1f} |")
+                         f"{cost_cells(jobs)} |")
         heat = class_heat_map(results, dataset, out / f"per-class-fd-{dataset}.png")
         lines += ["", f"![FD per class on {dataset}]({heat.name})", ""]
         sheet = memorisation_sheet(study_dir, results, dataset, settings, out / f"nearest-training-{dataset}.png", data_dir)

@@ -19,6 +19,7 @@ spread over training seeds (issue 12).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +30,7 @@ from gan_lab.errors import UserError
 
 STUDY_FILE = "study.json"  # the study's settings, fixed when it starts
 RESULT_FILE = "result.json"  # a finished job's scores, in its run directory
+ADOPTED_FILE = "adopted.json"  # in a job's run directory: the run was trained elsewhere (adopt_run)
 CHECKPOINT_EVERY = 200  # steps: a killed job loses at most this much training
 # The CPU setting: every registered model x 2 datasets x 3 seeds trains within 3 hours on a 2-core
 # CPU. One epoch (60,000 images) at half width, each trained model scored on 2 independent draws of
@@ -146,6 +148,38 @@ def train_job(study_dir: Path, job: Job, training: dict, data_dir=None, show_pro
     return run_dir
 
 
+def adopt_run(study_dir: Path, job: Job, training: dict, donor_dirs) -> Path | None:
+    """Copy into the study a finished run trained elsewhere with exactly this job's settings and budget,
+    so the same training is not done twice: e.g. learning_curves.py's seed-0 runs are the 4-epoch study's
+    seed-0 jobs, trained in legs that resume bit for bit. A donor is `<donor dir>/<job name>` whose saved
+    settings are the job's (settings_changed) and whose newest checkpoint is at the job's last step; one in
+    progress or stopped short is left alone. Returns the donor, or None (then the job trains as usual)."""
+    target = Path(study_dir) / job.name
+    if target.exists():
+        return None
+    last_step = config_lib.total_steps(job_config(job, training))
+    for donor in (Path(d) / job.name for d in donor_dirs):
+        try:
+            record = json.loads((donor / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if settings_changed(record, job, training) or runs.newest_step(donor) != last_step:
+            continue
+        partial = target.with_name(target.name + ".adopting")  # a copy cut short is never taken for a run
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(donor, partial)
+        files.replace_atomically(partial / ADOPTED_FILE, json.dumps({"from": str(donor)}) + "\n")
+        partial.rename(target)
+        return donor
+    return None
+
+
+def trained_here(results) -> list[dict]:
+    """The results whose training the study timed itself: an adopted run's wall time is its donor's
+    (a learning curve's legs, each with its own compilation), not a comparable cost."""
+    return [result for result in results if "adopted_from" not in result]
+
+
 def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None, detail: bool = True) -> dict:
     """The job's result: every metric for each sample draw, and what the training cost. detail=False
     leaves out the per-class metrics and the memorisation check (a sweep's jobs need neither)."""
@@ -158,18 +192,22 @@ def score_job(run_dir: Path, job: Job, n_eval: int, sample_seeds, data_dir=None,
               for i, seed in enumerate(sample_seeds)]
     seconds, sessions = training_seconds(run_dir)
     images = step * cfg.batch_size * model.batches_per_step
+    adopted = Path(run_dir) / ADOPTED_FILE
     return {"job": job._asdict(), "steps": step, "training_images": images,
             "epochs": images / (cfg.subset or data.SPLIT_SIZES["train"]),
             "train_seconds": seconds, "training_sessions": sessions, "steps_per_sec": step / seconds if seconds else None,
-            "sample_seeds": list(sample_seeds), "scores": scores}
+            "sample_seeds": list(sample_seeds), "scores": scores,
+            **({"adopted_from": json.loads(adopted.read_text())["from"]} if adopted.exists() else {})}
 
 
 def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds, data_dir=None,
-            detail: bool = True) -> dict:
-    """A job's result: read if it has one, else trained (or resumed) and scored, and written."""
+            detail: bool = True, adopt_from=()) -> dict:
+    """A job's result: read if it has one, else adopted (adopt_run) or trained (or resumed), scored, and
+    written."""
     path = study_dir / job.name / RESULT_FILE
     if path.exists():
         return json.loads(path.read_text())
+    adopt_run(study_dir, job, training, adopt_from)
     run_dir = train_job(study_dir, job, training, data_dir)
     result = score_job(run_dir, job, n_eval, sample_seeds, data_dir, detail)
     files.replace_atomically(path, json.dumps(result, indent=2) + "\n")
@@ -183,10 +221,11 @@ def finished(study_dir: Path, jobs: list[Job]) -> dict[Job, dict]:
 
 
 def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sample_seeds, data_dir=None,
-              show_progress: bool = True, on_result=None) -> dict[Job, dict]:
+              show_progress: bool = True, on_result=None, adopt_from=()) -> dict[Job, dict]:
     """Every job's result, training and scoring those without one. A progress bar over the whole
     study shows its ETA. `on_result(job, result)` is called as each new job ends, e.g. to keep it
-    somewhere that outlives this machine's study directory."""
+    somewhere that outlives this machine's study directory. `adopt_from`: directories whose finished
+    runs a job takes instead of training (adopt_run)."""
     from tqdm.auto import tqdm
 
     study_dir = Path(study_dir)
@@ -198,11 +237,12 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
         for job in pending:
             bar.set_postfix_str(job.name)
             started = time.perf_counter()
-            results[job] = run_job(study_dir, job, training, n_eval, sample_seeds, data_dir)
+            results[job] = run_job(study_dir, job, training, n_eval, sample_seeds, data_dir, adopt_from=adopt_from)
             if on_result is not None:
                 on_result(job, results[job])
             fd = sum(s["fd"] for s in results[job]["scores"]) / len(results[job]["scores"])
-            bar.write(f"{job.name}: FD {fd:.1f}, trained {results[job]['train_seconds']:.0f} s "
-                      f"({time.perf_counter() - started:.0f} s with scoring)")
+            trained = (f"adopted from {results[job]['adopted_from']}" if "adopted_from" in results[job]
+                       else f"trained {results[job]['train_seconds']:.0f} s")
+            bar.write(f"{job.name}: FD {fd:.1f}, {trained} ({time.perf_counter() - started:.0f} s with scoring)")
             bar.update()
     return {job: results[job] for job in jobs}

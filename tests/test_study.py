@@ -1,6 +1,7 @@
 """gan_lab/study.py: one job per (model, dataset, seed), written when it ends, continued where it stopped."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -156,3 +157,45 @@ def test_a_kept_job_is_restored_only_where_it_trained_with_todays_settings(tmp_p
     compare_models.restore_kept(tmp_path / "study", training, args)
     assert json.loads((tmp_path / "study" / today.name / study.RESULT_FILE).read_text()) == {**result, "job": today._asdict()}
     assert not (tmp_path / "study" / changed.name).exists()  # trained again by the study
+
+
+def test_a_run_trained_elsewhere_with_the_jobs_settings_is_adopted_not_trained_again(tmp_path, data_dir):
+    """learning_curves.py trains its seed-0 runs in legs (a rising --steps limit); such a run, finished, is
+    the study's job trained bit for bit, so the study scores it instead of training it again."""
+    job = study.Job("vae-mlp", "mnist", 0)
+    donors, short = tmp_path / "curves", tmp_path / "short"
+    study.train_job(donors, job, {**TRAINING, "steps": 2}, data_dir)  # two legs, as a learning curve trains
+    shutil.copytree(donors / job.name, short / job.name)  # a run stopped after its first leg
+    study.train_job(donors, job, {**TRAINING, "steps": 4}, data_dir)
+    other = tmp_path / "other"  # finished, but its saved settings name another learning rate
+    shutil.copytree(donors / job.name, other / job.name)
+    saved = json.loads((other / job.name / "config.json").read_text())
+    saved["config"]["lr"] *= 3
+    (other / job.name / "config.json").write_text(json.dumps(saved))
+
+    assert study.adopt_run(tmp_path / "s", job, TRAINING, [short, other, tmp_path / "none"]) is None
+    assert not (tmp_path / "s" / job.name).exists()
+    adopted = study.run_job(tmp_path / "s", job, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, detail=False,
+                            adopt_from=[short, other, donors])
+    assert adopted["adopted_from"] == str(donors / job.name) and adopted["steps"] == 4
+    assert adopted["training_sessions"] == 2  # the donor's legs: not trained a third time
+    assert (tmp_path / "s" / job.name / "metrics.jsonl").read_text() == (donors / job.name / "metrics.jsonl").read_text()
+
+    trained = study.run_job(tmp_path / "t", job, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, detail=False)
+    assert "adopted_from" not in trained
+    assert [s["fd"] for s in adopted["scores"]] == [s["fd"] for s in trained["scores"]]  # the same model
+    # The cost columns are the study's own timings: the adopted job's legs each compiled anew.
+    assert study.trained_here([adopted, trained]) == [trained]
+    assert report.cost_cells([adopted]) == "– | –"
+    assert report.cost_cells([adopted, trained]) == report.cost_cells([trained])
+
+
+def test_a_seed_order_must_name_each_seed_once(monkeypatch, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import compare_models
+
+    monkeypatch.setattr(sys, "argv", ["compare_models.py", "--seeds", "3", "--seed-order", "1", "2", "2"])
+    with pytest.raises(SystemExit) as stopped:
+        compare_models.main()
+    assert stopped.value.code == 2
+    assert "--seed-order 1 2 2: give each of the seeds 0 to 2 once, e.g. 1 2 0" in capsys.readouterr().err
