@@ -323,6 +323,7 @@ def main() -> None:
     if not args.quick:  # jobs finished on another machine count as done here (their result.json, no run)
         restore_kept(study_dir, training, args)
     if args.report_only:
+        study.set_aside_stale(study_dir, jobs, training)  # a result of a model's former defaults is no row
         results = study.finished(study_dir, jobs)
         args.skip_ttq = True
     else:

@@ -99,6 +99,28 @@ def settings_changed(saved_record: dict, job: Job, training: dict) -> list[str]:
     return config_lib.differing_fields(config_lib.from_saved(saved_record), job_config(job, training))
 
 
+def set_aside_stale(study_dir: Path, jobs: list[Job], training: dict) -> list[Job]:
+    """Move aside (to <job>.stale-<n>, nothing deleted) each job run whose saved settings are no longer what
+    the job would train with today, e.g. after a model's default changed, so the study trains it again
+    and no result of the old settings is counted; returns those jobs."""
+    stale = []
+    for job in jobs:
+        run_dir = Path(study_dir) / job.name
+        if not (run_dir / "config.json").exists():
+            continue
+        changed = settings_changed(json.loads((run_dir / "config.json").read_text()), job, training)
+        if not changed:
+            continue
+        n = 1
+        while run_dir.with_name(f"{job.name}.stale-{n}").exists():
+            n += 1
+        run_dir.rename(run_dir.with_name(f"{job.name}.stale-{n}"))
+        print(f"{job.name}: trained with other settings than today's ({', '.join(changed)}): moved to "
+              f"{job.name}.stale-{n}; the study trains it again", flush=True)
+        stale.append(job)
+    return stale
+
+
 def fix_settings(study_dir: Path, settings: dict) -> None:
     """Record the study's settings when it starts; refuse to continue it with other ones (its results
     would not be comparable)."""
@@ -230,6 +252,7 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
 
     study_dir = Path(study_dir)
     fix_settings(study_dir, study_settings(training, n_eval, sample_seeds))
+    set_aside_stale(study_dir, jobs, training)
     results = finished(study_dir, jobs)
     pending = [job for job in jobs if job not in results]
     with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job", desc="study",

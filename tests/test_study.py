@@ -199,3 +199,16 @@ def test_a_seed_order_must_name_each_seed_once(monkeypatch, capsys):
         compare_models.main()
     assert stopped.value.code == 2
     assert "--seed-order 1 2 2: give each of the seeds 0 to 2 once, e.g. 1 2 0" in capsys.readouterr().err
+
+
+def test_a_job_trained_with_a_models_former_defaults_is_set_aside_and_trained_again(tmp_path, data_dir, capsys):
+    job = study.Job("vae-mlp", "mnist", 0)
+    former = study.job_config(job, {**TRAINING, "lr": 3e-3})  # as if the model's default lr had changed since
+    runs.train_run(former, out=tmp_path / job.name, data_dir=data_dir, show_progress=False)
+    (tmp_path / job.name / study.RESULT_FILE).write_text(json.dumps({"scores": [{"fd": 1.0}]}))
+
+    results = study.run_study(tmp_path, [job], TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
+    assert "vae-mlp-mnist-seed0: trained with other settings than today's (lr)" in capsys.readouterr().out
+    assert results[job]["scores"][0]["fd"] != 1.0 and runs.load_trained(tmp_path / job.name).cfg.lr == 1e-3
+    set_aside = tmp_path / f"{job.name}.stale-1"  # kept, not deleted
+    assert json.loads((set_aside / study.RESULT_FILE).read_text()) == {"scores": [{"fd": 1.0}]}
