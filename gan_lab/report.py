@@ -42,7 +42,9 @@ def load_results(study_dir: Path) -> list[dict]:
     if not (study_dir / study.STUDY_FILE).exists():
         raise UserError(f"{study_dir} is not a study directory (no {study.STUDY_FILE}); give the directory a "
                         "study writes its jobs into, e.g. experiments/out/compare/<setting>")
-    results = [json.loads(path.read_text()) for path in sorted(study_dir.glob(f"*/{study.RESULT_FILE}"))]
+    loaded = [(path.parent.name, json.loads(path.read_text())) for path in sorted(study_dir.glob(f"*/{study.RESULT_FILE}"))]
+    # Each job's own directory only, not a run set aside as stale (<job>.stale-N: study.set_aside_stale).
+    results = [result for name, result in loaded if study.Job(**result["job"]).name == name]
     if not results:
         raise UserError(f"{study_dir} has no finished job yet; run the study first")
     return results

@@ -205,10 +205,11 @@ def test_a_job_trained_with_a_models_former_defaults_is_set_aside_and_trained_ag
     job = study.Job("vae-mlp", "mnist", 0)
     former = study.job_config(job, {**TRAINING, "lr": 3e-3})  # as if the model's default lr had changed since
     runs.train_run(former, out=tmp_path / job.name, data_dir=data_dir, show_progress=False)
-    (tmp_path / job.name / study.RESULT_FILE).write_text(json.dumps({"scores": [{"fd": 1.0}]}))
+    (tmp_path / job.name / study.RESULT_FILE).write_text(json.dumps({"job": job._asdict(), "scores": [{"fd": 1.0}]}))
 
     results = study.run_study(tmp_path, [job], TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
     assert "vae-mlp-mnist-seed0: trained with other settings than today's (lr)" in capsys.readouterr().out
     assert results[job]["scores"][0]["fd"] != 1.0 and runs.load_trained(tmp_path / job.name).cfg.lr == 1e-3
     set_aside = tmp_path / f"{job.name}.stale-1"  # kept, not deleted
-    assert json.loads((set_aside / study.RESULT_FILE).read_text()) == {"scores": [{"fd": 1.0}]}
+    assert json.loads((set_aside / study.RESULT_FILE).read_text())["scores"] == [{"fd": 1.0}]
+    assert report.load_results(tmp_path) == [results[job]]  # and not counted on the results page
