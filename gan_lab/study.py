@@ -190,7 +190,9 @@ def adopt_run(study_dir: Path, job: Job, training: dict, donor_dirs) -> Path | N
         partial = target.with_name(target.name + ".adopting")  # a copy cut short is never taken for a run
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(donor, partial)
-        files.replace_atomically(partial / ADOPTED_FILE, json.dumps({"from": str(donor)}) + "\n")
+        # Named by its donor's last two parts (<setting>/<job>): the result is kept in the repository, where
+        # this machine's absolute path would mean nothing.
+        files.replace_atomically(partial / ADOPTED_FILE, json.dumps({"from": f"{donor.parent.name}/{donor.name}"}) + "\n")
         partial.rename(target)
         return donor
     return None

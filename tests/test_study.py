@@ -177,7 +177,7 @@ def test_a_run_trained_elsewhere_with_the_jobs_settings_is_adopted_not_trained_a
     assert not (tmp_path / "s" / job.name).exists()
     adopted = study.run_job(tmp_path / "s", job, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, detail=False,
                             adopt_from=[short, other, donors])
-    assert adopted["adopted_from"] == str(donors / job.name) and adopted["steps"] == 4
+    assert adopted["adopted_from"] == f"curves/{job.name}" and adopted["steps"] == 4
     assert adopted["training_sessions"] == 2  # the donor's legs: not trained a third time
     assert (tmp_path / "s" / job.name / "metrics.jsonl").read_text() == (donors / job.name / "metrics.jsonl").read_text()
 
