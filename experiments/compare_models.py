@@ -280,7 +280,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per (model, dataset)")
     parser.add_argument("--seed-order", type=int, nargs="+", default=None, metavar="SEED",
                         help="train the seeds in this order, e.g. 1 2 0: seed 0 last, when learning_curves.py's "
-                             "seed-0 runs can be adopted (default: 0, 1, ...)")
+                             "seed-0 runs can be adopted (default: 0, 1, ...; with --shard, give every shard the "
+                             "same order)")
     parser.add_argument("--adopt-runs", nargs="*", default=None, metavar="DIR",
                         help="directories of finished runs a job takes instead of training when their settings and "
                              "budget are the job's, e.g. learning_curves.py's (default: its directories under "
@@ -323,15 +324,14 @@ def main() -> None:
     if not args.quick:  # jobs finished on another machine count as done here (their result.json, no run)
         restore_kept(study_dir, training, args)
     if args.report_only:
-        study.set_aside_stale(study_dir, jobs, training)  # a result of a model's former defaults is no row
-        results = study.finished(study_dir, jobs)
+        results = study.finished(study_dir, jobs, training)  # a result of a model's former defaults is no row
         args.skip_ttq = True
     else:
         # Each job is kept in the repository's copy as it ends: a study outlives the machine it started on.
         keep = None if args.quick else (lambda job, result: keep_results(tag, {job: result}, study_dir))
         study.run_study(study_dir, study.shard(jobs, args.shard), training, args.n_eval, range(args.sample_seeds),
                         args.data_dir, show_progress=not args.no_progress, on_result=keep, adopt_from=adopt_from)
-        results = study.finished(study_dir, jobs)  # with other shards' jobs, where they have finished
+        results = study.finished(study_dir, jobs, training)  # with other shards' jobs, where they have finished
     if not args.quick:
         keep_results(tag, results, study_dir)
     rows, fingerprints = [], {}

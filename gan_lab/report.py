@@ -43,8 +43,12 @@ def load_results(study_dir: Path) -> list[dict]:
         raise UserError(f"{study_dir} is not a study directory (no {study.STUDY_FILE}); give the directory a "
                         "study writes its jobs into, e.g. experiments/out/compare/<setting>")
     loaded = [(path.parent.name, json.loads(path.read_text())) for path in sorted(study_dir.glob(f"*/{study.RESULT_FILE}"))]
-    # Each job's own directory only, not a run set aside as stale (<job>.stale-N: study.set_aside_stale).
-    results = [result for name, result in loaded if study.Job(**result["job"]).name == name]
+    # Each job's own directory only, not a run set aside as stale (<job>.stale-N: study.set_aside_stale),
+    # nor a run of a model's former defaults not yet set aside (study.stale_jobs).
+    jobs = [study.Job(**result["job"]) for _, result in loaded]
+    training = json.loads((study_dir / study.STUDY_FILE).read_text()).get("training")
+    stale = study.stale_jobs(study_dir, jobs, training) if training is not None else {}
+    results = [result for job, (name, result) in zip(jobs, loaded) if job.name == name and job not in stale]
     if not results:
         raise UserError(f"{study_dir} has no finished job yet; run the study first")
     return results

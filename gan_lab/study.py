@@ -99,17 +99,27 @@ def settings_changed(saved_record: dict, job: Job, training: dict) -> list[str]:
     return config_lib.differing_fields(config_lib.from_saved(saved_record), job_config(job, training))
 
 
-def set_aside_stale(study_dir: Path, jobs: list[Job], training: dict) -> list[Job]:
-    """Move aside (to <job>.stale-<n>, nothing deleted) each job run whose saved settings are no longer what
-    the job would train with today, e.g. after a model's default changed, so the study trains it again
-    and no result of the old settings is counted; returns those jobs."""
-    stale = []
+def stale_jobs(study_dir: Path, jobs: list[Job], training: dict) -> dict[Job, list[str]]:
+    """{job: the settings that changed} for each job run whose saved settings are no longer what the job
+    would train with today, e.g. after a model's default changed: its result is not this setting's."""
+    stale = {}
     for job in jobs:
+        saved = Path(study_dir) / job.name / "config.json"
+        if saved.exists():
+            changed = settings_changed(json.loads(saved.read_text()), job, training)
+            if changed:
+                stale[job] = changed
+    return stale
+
+
+def set_aside_stale(study_dir: Path, jobs: list[Job], training: dict) -> list[Job]:
+    """Move each stale job run (stale_jobs) aside to <job>.stale-<n>, nothing deleted, so the study
+    trains it again; one that another process is training now is left where it is (and not counted:
+    finished() skips stale results). Returns the jobs moved."""
+    moved = []
+    for job, changed in stale_jobs(study_dir, jobs, training).items():
         run_dir = Path(study_dir) / job.name
-        if not (run_dir / "config.json").exists():
-            continue
-        changed = settings_changed(json.loads((run_dir / "config.json").read_text()), job, training)
-        if not changed:
+        if files.RunLock.held_elsewhere(run_dir):
             continue
         n = 1
         while run_dir.with_name(f"{job.name}.stale-{n}").exists():
@@ -117,8 +127,8 @@ def set_aside_stale(study_dir: Path, jobs: list[Job], training: dict) -> list[Jo
         run_dir.rename(run_dir.with_name(f"{job.name}.stale-{n}"))
         print(f"{job.name}: trained with other settings than today's ({', '.join(changed)}): moved to "
               f"{job.name}.stale-{n}; the study trains it again", flush=True)
-        stale.append(job)
-    return stale
+        moved.append(job)
+    return moved
 
 
 def fix_settings(study_dir: Path, settings: dict) -> None:
@@ -171,29 +181,42 @@ def train_job(study_dir: Path, job: Job, training: dict, data_dir=None, show_pro
 
 
 def adopt_run(study_dir: Path, job: Job, training: dict, donor_dirs) -> Path | None:
-    """Copy into the study a finished run trained elsewhere with exactly this job's settings and budget,
-    so the same training is not done twice: e.g. learning_curves.py's seed-0 runs are the 4-epoch study's
-    seed-0 jobs, trained in legs that resume bit for bit. A donor is `<donor dir>/<job name>` whose saved
-    settings are the job's (settings_changed) and whose newest checkpoint is at the job's last step; one in
-    progress or stopped short is left alone. Returns the donor, or None (then the job trains as usual)."""
-    target = Path(study_dir) / job.name
+    """Copy into the study a run trained elsewhere with exactly this job's settings, whose newest
+    checkpoint is the job's last step, so the same training is not done twice: e.g. learning_curves.py's
+    seed-0 runs are the 4-epoch study's seed-0 jobs, trained in legs that resume bit for bit. A donor is
+    `<donor dir>/<job name>` with the job's saved settings (settings_changed) and not being trained by
+    another process now (its run lock); the copy is taken only if its own newest checkpoint is still the
+    job's last step (a donor trained on, e.g. to a later curve point, is left alone) and every copy
+    problem skips the donor. Returns the donor, or None (then the job trains as usual)."""
+    import tempfile
+
+    study_dir = Path(study_dir)
+    target = study_dir / job.name
     if target.exists():
         return None
     last_step = config_lib.total_steps(job_config(job, training))
-    for donor in (Path(d) / job.name for d in donor_dirs):
+    for donor in (Path(d).resolve() / job.name for d in donor_dirs):
         try:
             record = json.loads((donor / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        if settings_changed(record, job, training) or runs.newest_step(donor) != last_step:
+        if (settings_changed(record, job, training) or runs.newest_step(donor) != last_step
+                or files.RunLock.held_elsewhere(donor)):
             continue
-        partial = target.with_name(target.name + ".adopting")  # a copy cut short is never taken for a run
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(donor, partial)
-        # Named by its donor's last two parts (<setting>/<job>): the result is kept in the repository, where
-        # this machine's absolute path would mean nothing.
-        files.replace_atomically(partial / ADOPTED_FILE, json.dumps({"from": f"{donor.parent.name}/{donor.name}"}) + "\n")
-        partial.rename(target)
+        study_dir.mkdir(parents=True, exist_ok=True)
+        # A private name until the copy is checked: a copy cut short or racing another is never taken for a run.
+        partial = Path(tempfile.mkdtemp(dir=study_dir, prefix=f"{job.name}.adopting-")) / job.name
+        try:
+            shutil.copytree(donor, partial, ignore=shutil.ignore_patterns(files.RunLock.NAME))
+            if runs.newest_step(partial) != last_step:  # the donor trained on while it was copied
+                raise OSError(f"{donor} moved past step {last_step}")
+            # Named <setting>/<job>: the result is kept in the repository, where this machine's path means nothing.
+            files.replace_atomically(partial / ADOPTED_FILE, json.dumps({"from": f"{donor.parent.name}/{donor.name}"}) + "\n")
+            partial.rename(target)
+        except (OSError, shutil.Error):
+            continue
+        finally:
+            shutil.rmtree(partial.parent, ignore_errors=True)
         return donor
     return None
 
@@ -238,9 +261,11 @@ def run_job(study_dir: Path, job: Job, training: dict, n_eval: int, sample_seeds
     return result
 
 
-def finished(study_dir: Path, jobs: list[Job]) -> dict[Job, dict]:
-    """The results of the jobs that have one in the study directory."""
-    paths = {job: Path(study_dir) / job.name / RESULT_FILE for job in jobs}
+def finished(study_dir: Path, jobs: list[Job], training: dict | None = None) -> dict[Job, dict]:
+    """The results of the jobs that have one in the study directory; given the study's `training`, not
+    those of stale runs (stale_jobs), which are no result of this setting."""
+    stale = stale_jobs(study_dir, jobs, training) if training is not None else {}
+    paths = {job: Path(study_dir) / job.name / RESULT_FILE for job in jobs if job not in stale}
     return {job: json.loads(path.read_text()) for job, path in paths.items() if path.exists()}
 
 
@@ -255,7 +280,7 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
     study_dir = Path(study_dir)
     fix_settings(study_dir, study_settings(training, n_eval, sample_seeds))
     set_aside_stale(study_dir, jobs, training)
-    results = finished(study_dir, jobs)
+    results = finished(study_dir, jobs, training)
     pending = [job for job in jobs if job not in results]
     with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job", desc="study",
               disable=not show_progress) as bar:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_lab import evaluation, report, runs, study
+from gan_lab import evaluation, files, report, runs, study
 from gan_lab.errors import UserError
 from tests.helpers import TINY
 
@@ -175,6 +175,22 @@ def test_a_run_trained_elsewhere_with_the_jobs_settings_is_adopted_not_trained_a
 
     assert study.adopt_run(tmp_path / "s", job, TRAINING, [short, other, tmp_path / "none"]) is None
     assert not (tmp_path / "s" / job.name).exists()
+    # A donor being trained now (its run lock held), or trained on while it was copied, is left alone.
+    lock = files.RunLock(donors / job.name).acquire()
+    assert study.adopt_run(tmp_path / "s", job, TRAINING, [donors]) is None
+    lock.release()
+    copytree = shutil.copytree
+
+    def copy_then_train_on(source, target, *args, **kwargs):
+        copied = copytree(source, target, *args, **kwargs)
+        if Path(target).name == job.name:  # the run's directory, not one inside it
+            (Path(target) / "checkpoints" / "8").mkdir()  # the donor's next leg saved a checkpoint meanwhile
+        return copied
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(study.shutil, "copytree", copy_then_train_on)
+        assert study.adopt_run(tmp_path / "s", job, TRAINING, [donors]) is None
+    assert list((tmp_path / "s").iterdir()) == []  # no half-adopted copy left behind
     adopted = study.run_job(tmp_path / "s", job, TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, detail=False,
                             adopt_from=[short, other, donors])
     assert adopted["adopted_from"] == f"curves/{job.name}" and adopted["steps"] == 4
@@ -206,6 +222,14 @@ def test_a_job_trained_with_a_models_former_defaults_is_set_aside_and_trained_ag
     former = study.job_config(job, {**TRAINING, "lr": 3e-3})  # as if the model's default lr had changed since
     runs.train_run(former, out=tmp_path / job.name, data_dir=data_dir, show_progress=False)
     (tmp_path / job.name / study.RESULT_FILE).write_text(json.dumps({"job": job._asdict(), "scores": [{"fd": 1.0}]}))
+    study.fix_settings(tmp_path, study.study_settings(TRAINING, N_EVAL, SAMPLE_SEEDS))
+    # Not yet set aside (here: another process holds the run), it is still no result of this setting.
+    lock = files.RunLock(tmp_path / job.name).acquire()
+    assert study.set_aside_stale(tmp_path, [job], TRAINING) == []
+    assert study.finished(tmp_path, [job], TRAINING) == {} and study.finished(tmp_path, [job]) != {}
+    with pytest.raises(UserError, match="no finished job"):
+        report.load_results(tmp_path)
+    lock.release()
 
     results = study.run_study(tmp_path, [job], TRAINING, N_EVAL, SAMPLE_SEEDS, data_dir, show_progress=False)
     assert "vae-mlp-mnist-seed0: trained with other settings than today's (lr)" in capsys.readouterr().out
