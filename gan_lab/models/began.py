@@ -36,8 +36,9 @@ experiments/defaults_search.py, experiments/results/defaults_search.md; FD, x dc
   the real ones, and so how diverse they are. MNIST / Fashion-MNIST FD: gamma 0.75: 383.1 / 191.4; gamma 1:
   197.9 / 186.9, every class on both (recall 0.46 / 0.07: the garments are recognisable, with a
   checkerboard texture); gamma 1.5: 699.4 with 9 digits / 476.6 with 8 classes. At one epoch gamma 1 had
-  been worse (787.1 / 477.5, above), so one epoch chose 0.75. Still 4.3x and 5.6x dcgan's FD after 4
-  epochs, the shortfall `gan_lab list` notes. A larger embedding in D (64 numbers instead of 16 at width
+  been worse (787.1 / 477.5, above), so one epoch chose 0.75. Still 3.6x and 4.2x dcgan's FD after 4
+  epochs (dcgan's curves drawn again with today's code: 55.6 / 44.1; the old page's 46.2 / 33.3 predate the
+  4x4 layers' N(0, 0.02) init), the shortfall `gan_lab list` notes. A larger embedding in D (64 numbers instead of 16 at width
   0.5, gamma 0.75) drew sharper digits of fewer classes and a worse FD: diversity, not sharpness, is what
   began lacks (a one-off probe through a patched AutoencoderD, not a flag, so only qualitative here).
 - G at 5x D's rate (TF's): 1026.8 and 282.6 with L1 and lambda_k 0.01. BatchNorm in D (TF's), in
@@ -141,7 +142,7 @@ def began_parts(cfg) -> GANParts:
 @register("began", "BEGAN: autoencoder D, reconstruction error as TF's (L2 norm), equilibrium k, convergence logged",
           settings={"width": nets.WIDTH, "gamma": GAMMA, "lambda_k": LAMBDA_K,
                     "g_lr_scale": G_LR_SCALE, "d_norm": D_NORM, "reconstruction": RECONSTRUCTION},
-          shortfall="after 4 epochs at width 0.5 its FD is 4.3x dcgan's on MNIST (197.9) and 5.6x on Fashion-MNIST "
+          shortfall="after 4 epochs at width 0.5 its FD is 3.6x dcgan's on MNIST (197.9) and 4.2x on Fashion-MNIST "
                     "(186.9), every class drawn (seed-0 runs at the curves' setting; docs/models.md#defaults-that-learn)",
           presets={"paper": {"gamma": 0.5, "lambda_k": 0.001, "lr": 1e-4, "reconstruction": "l1"}},
           gamma=1.0, lambda_k=0.002, lr=2e-4, reconstruction="l2-norm")
