@@ -37,8 +37,8 @@ experiments/defaults_search.py, experiments/results/defaults_search.md; FD, x dc
   197.9 / 186.9, every class on both (recall 0.46 / 0.07: the garments are recognisable, with a
   checkerboard texture); gamma 1.5: 699.4 with 9 digits / 476.6 with 8 classes. At one epoch gamma 1 had
   been worse (787.1 / 477.5, above), so one epoch chose 0.75. Still 3.6x and 4.2x dcgan's FD after 4
-  epochs (dcgan's curves drawn again with today's code: 55.6 / 44.1; the old page's 46.2 / 33.3 predate the
-  4x4 layers' N(0, 0.02) init), the shortfall `gan_lab list` notes. A larger embedding in D (64 numbers instead of 16 at width
+  epochs (against dcgan's curves drawn again this session: 55.6 / 44.1; the old page's 46.2 / 33.3 were
+  another run of the same code and settings: docs/models.md), the shortfall `gan_lab list` notes. A larger embedding in D (64 numbers instead of 16 at width
   0.5, gamma 0.75) drew sharper digits of fewer classes and a worse FD: diversity, not sharpness, is what
   began lacks (a one-off probe through a patched AutoencoderD, not a flag, so only qualitative here).
 - G at 5x D's rate (TF's): 1026.8 and 282.6 with L1 and lambda_k 0.01. BatchNorm in D (TF's), in
