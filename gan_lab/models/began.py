@@ -35,7 +35,8 @@ experiments/defaults_search.py, experiments/results/defaults_search.md; FD, x dc
   mostly 1s, 7s and 9s (the curves' 383.1); gamma steers how much worse D must reconstruct G's images than
   the real ones, and so how diverse they are. MNIST / Fashion-MNIST FD: gamma 0.75: 383.1 / 191.4; gamma 1:
   197.9 / 186.9, every class on both (recall 0.46 / 0.07: the garments are recognisable, with a
-  checkerboard texture); gamma 1.5: 699.4 with 9 digits / 476.6 with 8 classes. At one epoch gamma 1 had
+  checkerboard texture); gamma 1.5: 699.4 with 9 digits / 476.6 with 8 classes. With gamma 1, G at 5x D's
+  rate (--g-lr-scale 5): 175.9 / 409.1 with 9 classes; lambda_k 0.01: 438.2 on MNIST. At one epoch gamma 1 had
   been worse (787.1 / 477.5, above), so one epoch chose 0.75. Still 3.6x and 4.2x dcgan's FD after 4
   epochs (against dcgan's curves drawn again this session: 55.6 / 44.1; the old page's 46.2 / 33.3 were
   another run of the same code and settings: docs/models.md), the shortfall `gan_lab list` notes. A larger embedding in D (64 numbers instead of 16 at width
