@@ -344,8 +344,9 @@ def main() -> None:
     if not args.skip_ttq:
         lines += ["", *time_to_quality(args)]
     minutes = (time.perf_counter() - started) / 60
-    hours = sum(r["train_seconds"] for r in study.trained_here(results.values())) / 3600
-    adopted = len(results) - len(study.trained_here(results.values()))
+    timed = study.trained_here(results.values())
+    hours = sum(r["train_seconds"] for r in timed) / 3600
+    adopted = len(results) - len(timed)
     done = f"{len(results)} of {len(jobs)} jobs finished" + (" (the study is still running)" if len(results) < len(jobs) else "")
     settings = (f"{done}. Settings: {args.epochs} epoch(s) per model ({args.subset or 60000} training images), width "
                 f"{args.width}, {args.seeds} training seeds, each scored on {args.sample_seeds} draws of {args.n_eval} "

@@ -64,10 +64,7 @@ def images_to_near_final(points: list[dict]) -> int | None:
 
 def stale_fields(curves_dir: Path, job: study.Job, training: dict) -> list[str]:
     """The settings in which the job's run differs from what it would train with today (none: current)."""
-    saved = curves_dir / job.name / "config.json"
-    if not saved.exists():
-        return []
-    return config_lib.differing_fields(config_lib.load(saved), study.job_config(job, training))
+    return study.stale_jobs(curves_dir, [job], training).get(job, [])
 
 
 def kept_key(curves_dir: Path, epochs: int) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -105,8 +106,8 @@ def stale_jobs(study_dir: Path, jobs: list[Job], training: dict) -> dict[Job, li
     stale = {}
     for job in jobs:
         saved = Path(study_dir) / job.name / "config.json"
-        if saved.exists():
-            changed = settings_changed(json.loads(saved.read_text()), job, training)
+        if saved.exists():  # config.load: an unreadable config is a one-line error naming the file
+            changed = config_lib.differing_fields(config_lib.load(saved), job_config(job, training))
             if changed:
                 stale[job] = changed
     return stale
@@ -188,8 +189,6 @@ def adopt_run(study_dir: Path, job: Job, training: dict, donor_dirs) -> Path | N
     another process now (its run lock); the copy is taken only if its own newest checkpoint is still the
     job's last step (a donor trained on, e.g. to a later curve point, is left alone) and every copy
     problem skips the donor. Returns the donor, or None (then the job trains as usual)."""
-    import tempfile
-
     study_dir = Path(study_dir)
     target = study_dir / job.name
     if target.exists():
