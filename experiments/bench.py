@@ -46,6 +46,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from docs_sync import write_result  # noqa: E402  (beside this script: results files and the docs that include them)
+
+from gan_lab.runtime import cpu_field, cpu_model  # noqa: E402,F401  (the machine's name; other scripts import them from here)
 TARGETS = {64: 1.5, 256: 1.25}  # issue 4: required gan_lab / PyTorch steps/s ratio per batch size
 TORCH_THREADS = 2
 Z_DIM = 62
@@ -185,7 +187,9 @@ def compile_training_step(model_name: str, batch_size: int, images, labels, devi
 def worker_gan_lab(args) -> dict:
     from gan_lab import data, runtime
 
-    runtime.configure()  # gan_lab's process settings, before JAX starts (GAN_LAB_CPU_TUNING decides which)
+    # gan_lab's process settings, before JAX starts (GAN_LAB_CPU_TUNING decides which); no compilation cache,
+    # since the first step's time is a compilation's
+    runtime.configure(compile_cache=False)
     import jax
 
     images, labels = data.to_device(*data.load_split("mnist", "train", args.data_dir))
@@ -222,7 +226,7 @@ def worker_torch(args) -> dict:
 
     from gan_lab import runtime
 
-    if runtime.configure()["cpu_tuning"]:  # as a training process would, unless GAN_LAB_CPU_TUNING=0
+    if runtime.configure(compile_cache=False)["cpu_tuning"]:  # as a training process would, unless GAN_LAB_CPU_TUNING=0
         raise RuntimeError("PyTorch rows run with GAN_LAB_CPU_TUNING=0 (see variants())")
     if args.same_malloc:  # only the allocator part of gan_lab's settings: XLA flags mean nothing here
         assert runtime.keep_freed_memory(), "glibc's mallopt is not available here"
@@ -362,19 +366,6 @@ def versions() -> dict:
         except md.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def cpu_model() -> str:
-    return cpu_field("model name") or platform.processor() or "unknown"
-
-
-def cpu_field(name: str) -> str:
-    """A field of /proc/cpuinfo's first processor ('' where there is none, e.g. not Linux)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return ""
-    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name), "")
 
 
 def start_note(result: dict) -> str:

@@ -97,7 +97,7 @@ def report(args, results: dict) -> str:
 
 
 def main(argv=None) -> None:
-    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
+    runtime.configure(compile_cache=False)  # gan_lab's process settings, before JAX starts; it times compilations
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")

@@ -19,7 +19,7 @@ from gan_lab import config, data, registry, runtime, trainer
 
 
 def main() -> None:
-    runtime.configure()  # gan_lab's process settings (XLA flags, allocator), before JAX starts
+    runtime.configure(compile_cache=False)  # gan_lab's process settings, before JAX starts; it times a compilation
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="dcgan")
     parser.add_argument("--batch-size", type=int, default=64)

@@ -25,8 +25,8 @@ The datasets come from data_dir=, else $GAN_LAB_DATA, else the user cache (downl
 sampling and the sheets read only the run directory.
 
 Importing gan_lab changes nothing in the process, and neither does this module: a program that
-wants the CLI's XLA:CPU speed settings calls gan_lab.runtime.configure() before anything imports
-JAX (gan_lab/runtime.py says what they are).
+wants the CLI's speed settings (XLA:CPU flags, the allocator, the on-disk compilation cache) calls
+gan_lab.runtime.configure() before anything imports JAX (gan_lab/runtime.py says what they are).
 """
 
 from __future__ import annotations

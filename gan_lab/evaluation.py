@@ -12,7 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_lab import data, files, metrics, sampling
+from gan_lab import data, files, metrics, runtime, sampling
 
 EVAL_SAMPLES = 10_000
 # Where the real images' evaluator features are kept between processes (the test set's take ~5 s to
@@ -78,7 +78,7 @@ def cache_dir() -> Path:
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lab" / "features"
+    return runtime.user_cache_dir() / "features"
 
 
 def _kept_path(dataset: str, split: str) -> Path:

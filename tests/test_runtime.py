@@ -4,6 +4,7 @@ processes, since it must be applied before JAX starts)."""
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import textwrap
@@ -142,3 +143,53 @@ def test_importing_gan_lab_changes_nothing_in_the_process():
                          env={**env, "GAN_LAB_CPU_TUNING": "1"})
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert "UNCHANGED True True" in ran.stdout, ran.stdout
+
+
+def test_the_compile_cache_is_one_directory_per_cpu_model_or_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(runtime.COMPILE_CACHE_ENV, raising=False)
+    default = runtime.compile_cache_dir()
+    assert default.parent == tmp_path / "xdg" / "gan_lab" / "xla"
+    assert default.name == re.sub(r"[^a-z0-9]+", "-", f"{platform.machine()} {runtime.cpu_model()}".lower()).strip("-")[:80]
+    monkeypatch.setenv(runtime.COMPILE_CACHE_ENV, str(tmp_path / "mine"))
+    assert runtime.compile_cache_dir() == tmp_path / "mine" / default.name
+    monkeypatch.setenv(runtime.COMPILE_CACHE_ENV, "0")
+    assert runtime.compile_cache_dir() is None
+
+
+COMPILE_TWICE = textwrap.dedent("""
+    import sys
+    from gan_lab import runtime
+    applied = runtime.configure(compile_cache=sys.argv[1] == "on")
+    import jax, jax.numpy as jnp
+    from jax import monitoring
+    hits = []
+    monitoring.register_event_listener(lambda event, **_: hits.append(event) if event.endswith("cache_hits") else None)
+    jax.jit(lambda x: jnp.tanh(x @ x.T).sum())(jnp.ones((64, 64))).block_until_ready()
+    print("APPLIED", applied["compile_cache"], "HITS", len(hits))
+""")
+
+
+def compile_in_a_fresh_process(env: dict, cache: str = "on") -> tuple[str, int]:
+    ran = subprocess.run([sys.executable, "-c", COMPILE_TWICE, cache], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    line = next(line for line in ran.stdout.splitlines() if line.startswith("APPLIED")).split()
+    return line[1], int(line[3])
+
+
+def test_a_second_process_loads_what_the_first_compiled_and_a_users_cache_setting_wins(tmp_path):
+    # Not the suite's cache settings: configure()'s own, which keep even a tiny program like this one.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("JAX_COMPILATION", "JAX_PERSISTENT"))}
+    env[runtime.COMPILE_CACHE_ENV] = str(tmp_path / "xla")
+    first_dir, first_hits = compile_in_a_fresh_process(env)
+    assert Path(first_dir).parent == tmp_path / "xla" and any(Path(first_dir).iterdir()) and first_hits == 0
+    again_dir, again_hits = compile_in_a_fresh_process(env)
+    assert again_dir == first_dir and again_hits >= 1
+    # A program that times compilation opts out: nothing loaded, nothing set.
+    assert compile_in_a_fresh_process(env, cache="off") == ("None", 0)
+    # A user's own JAX cache settings are theirs, all of them (here: keep every program, as configure() would).
+    theirs = tmp_path / "theirs"
+    assert compile_in_a_fresh_process({**env, "JAX_COMPILATION_CACHE_DIR": str(theirs),
+                                       "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}) == (str(theirs), 0)
+    assert any(theirs.iterdir())
