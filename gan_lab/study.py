@@ -290,8 +290,9 @@ def run_study(study_dir: Path, jobs: list[Job], training: dict, n_eval: int, sam
             if on_result is not None:
                 on_result(job, results[job])
             fd = sum(s["fd"] for s in results[job]["scores"]) / len(results[job]["scores"])
+            # A resumed job's training seconds add up all its sessions; the wall time is this invocation's.
             trained = (f"adopted from {results[job]['adopted_from']}" if "adopted_from" in results[job]
-                       else f"trained {results[job]['train_seconds']:.0f} s")
-            bar.write(f"{job.name}: FD {fd:.1f}, {trained} ({time.perf_counter() - started:.0f} s with scoring)")
+                       else f"trained {results[job]['train_seconds']:.0f} s in all")
+            bar.write(f"{job.name}: FD {fd:.1f}, {trained} ({time.perf_counter() - started:.0f} s here, scoring included)")
             bar.update()
     return {job: results[job] for job in jobs}
