@@ -148,6 +148,51 @@ def against_dcgan(rows) -> list[str]:
     return lines
 
 
+FD_BAR = 2.0  # issue 26's bar: a model learns when it draws every class and its FD is at most this x its reference's
+
+
+def bar_reference(model: str, fds: dict, dataset: str) -> str | None:
+    """The model a model's FD is held against: dcgan, or for a VAE (they blur by design) the VAE with the
+    lowest mean FD on that dataset; None where it has not finished."""
+    if registry.get(model).family != "VAEs":
+        return "dcgan" if ("dcgan", dataset) in fds else None
+    vaes = [m for m, d in fds if d == dataset and registry.get(m).family == "VAEs"]
+    return min(vaes, key=lambda m: fds[(m, dataset)]) if vaes else None
+
+
+def the_bar_text() -> list[str]:
+    return [f"Does each model learn at this budget (issue 26's bar)? Every class drawn by every training seed (class "
+            f"coverage 1.0) and a mean FD at most {FD_BAR:g}x dcgan's on the same dataset; for a VAE, which blurs by "
+            f"design, {FD_BAR:g}x the best VAE's."]
+
+
+def the_bar(rows) -> list[str]:
+    """Issue 26's bar at this study's budget, per model and dataset: every class drawn by every training
+    seed, and a mean FD at most FD_BAR x its reference's (bar_reference)."""
+    fds = {(r["model"], r["dataset"]): mean_std(r["per_seed"], "fd")[0] for r in rows if r["results"]}
+    coverage = {(r["model"], r["dataset"]): [s["class_coverage"] for s in r["per_seed"]] for r in rows if r["results"]}
+    lines = ["| model | " + " | ".join(f"{d}: learns?" for d in DATASETS) + " |", "|---|" + "---|" * len(DATASETS)]
+    for model in sorted({m for m, _ in fds}):
+        cells = []
+        for dataset in DATASETS:
+            reference = bar_reference(model, fds, dataset)
+            if (model, dataset) not in fds or reference is None:
+                cells.append("–")
+                continue
+            ratio = fds[(model, dataset)] / fds[(reference, dataset)]
+            missing = [c for c in coverage[(model, dataset)] if c < 1.0]
+            ratio_text = "the reference" if reference == model else f"{ratio:.2f}x {reference}'s FD"
+            if ratio <= FD_BAR and not missing:
+                cells.append(f"**yes** ({ratio_text})")
+            else:
+                why = ([f"{ratio_text}"] if ratio > FD_BAR else []) + (
+                    [f"{len(missing)} of {len(coverage[(model, dataset)])} seeds miss a class "
+                     f"(coverage down to {min(missing):.2f})"] if missing else [])
+                cells.append("no: " + "; ".join(why))
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def plot(rows, path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -340,7 +385,7 @@ def main() -> None:
         real = real_data_row(dataset, args, test_images)
         fingerprints[dataset] = real["per_seed"][0]["evaluator"]
         rows += [real] + group(results, models, [dataset])
-    lines = table(rows, fingerprints) + ["", *against_dcgan(rows)]
+    lines = table(rows, fingerprints) + ["", *against_dcgan(rows), "", *the_bar_text(), "", *the_bar(rows)]
     if not args.skip_ttq:
         lines += ["", *time_to_quality(args)]
     minutes = (time.perf_counter() - started) / 60

@@ -133,6 +133,27 @@ def test_a_comparison_at_another_budget_writes_its_own_pages_not_the_documented_
     assert page.parent == compare_models.RESULTS.parent and plot.parent == compare_models.PLOT.parent
 
 
+def test_the_bar_holds_a_gan_against_dcgan_and_a_vae_against_the_best_vae_and_asks_every_class_of_every_seed():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import compare_models
+
+    def row(model, dataset, *seeds):  # seeds: (fd, class coverage) per training seed
+        per_seed = [{"fd": fd, "class_coverage": coverage} for fd, coverage in seeds]
+        return {"model": model, "dataset": dataset, "per_seed": per_seed, "results": per_seed}
+
+    rows = [row("dcgan", "mnist", (50, 1.0), (60, 1.0)), row("wgan", "mnist", (100, 1.0), (110, 1.0)),
+            row("began", "mnist", (200, 1.0), (220, 1.0)), row("gan", "mnist", (40, 1.0), (45, 0.9)),
+            row("cvae", "mnist", (200, 1.0), (220, 1.0)), row("vae-mlp", "mnist", (600, 1.0), (620, 1.0)),
+            row("dcgan", "fashion-mnist", (40, 1.0), (40, 1.0))]
+    table = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in compare_models.the_bar(rows)[2:]}
+    assert table["dcgan"] == ["**yes** (the reference)", "**yes** (the reference) |"]
+    assert table["wgan"][0] == "**yes** (1.91x dcgan's FD)" and table["wgan"][1] == "– |"  # 105 / 55
+    assert table["began"][0] == "no: 3.82x dcgan's FD"
+    assert table["gan"][0] == "no: 1 of 2 seeds miss a class (coverage down to 0.90)"
+    assert table["cvae"][0] == "**yes** (the reference)"
+    assert table["vae-mlp"][0] == "no: 2.90x cvae's FD"
+
+
 def test_a_kept_job_is_restored_only_where_it_trained_with_todays_settings(tmp_path, monkeypatch):
     import argparse
     import dataclasses
