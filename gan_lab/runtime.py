@@ -154,11 +154,18 @@ def compile_cache_dir() -> Path | None:
 
 def keep_compiled_programs() -> str | None:
     """Point JAX's persistent compilation cache at compile_cache_dir() (through the environment, read
-    when JAX is imported); the directory in use, or None. A JAX_COMPILATION_CACHE_DIR already set wins."""
+    when JAX is imported); the directory in use, or None (turned off, or not writable: the program runs
+    without it). A JAX_COMPILATION_CACHE_DIR already set wins."""
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return os.environ["JAX_COMPILATION_CACHE_DIR"]
     directory = compile_cache_dir()
     if directory is None:
+        return None
+    try:  # a directory the process cannot write (a read-only home) is no cache, and no warning at each compile
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(directory, os.W_OK):
         return None
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILE_CACHE_MAX_BYTES))

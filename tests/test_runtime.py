@@ -157,6 +157,14 @@ def test_the_compile_cache_is_one_directory_per_cpu_model_or_off(monkeypatch, tm
     assert runtime.compile_cache_dir() is None
 
 
+def test_a_cache_directory_that_cannot_be_made_is_no_cache_and_no_warning(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("JAX_COMPILATION", "JAX_PERSISTENT"))}
+    ran = subprocess.run([sys.executable, "-c", COMPILE_TWICE, "on"], capture_output=True, text=True, timeout=120,
+                         env={**env, runtime.COMPILE_CACHE_ENV: str(tmp_path / "a-file")})
+    assert ran.returncode == 0 and "APPLIED None HITS 0" in ran.stdout and ran.stderr == "", ran.stderr[-2000:]
+
+
 COMPILE_TWICE = textwrap.dedent("""
     import sys
     from gan_lab import runtime
