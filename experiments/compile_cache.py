@@ -25,7 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench import cpu_field, cpu_model, publish, vendor_results, wait_for_idle  # noqa: E402  (beside this script)
+from bench import publish, vendor_results, wait_for_idle  # noqa: E402  (beside this script)
+
+from gan_lab.runtime import cpu_field, cpu_model  # noqa: E402
 
 ROOT = HERE.parent
 COMMAND = "python experiments/compile_cache.py"

@@ -11,6 +11,9 @@ kind of damage on both datasets, so the scale can be compared across them; exper
 checks that it ranks hand-made degraded sets alike on both (docs/quality.md#a-scale-for-both-datasets).
 
 A setting *works* when its noise-equivalent sigma is at most WORKS_SIGMA and it draws every class.
+A model *learns* at a budget (issue 26's bar, within one dataset) when it draws every class and its FD is
+at most FD_BAR x its reference's at the same budget: dcgan's, or for a VAE, which blurs by design, the
+best VAE's.
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ def noise_equivalent(fd: float, ladder) -> float:
 
 def draws_every_class(class_coverage: float) -> bool:
     return class_coverage >= 1.0
+
+
+FD_BAR = 2.0  # "learns": FD at most this x the reference model's at the same budget, and every class drawn
+
+
+def learns(fd: float, reference_fd: float, class_coverage: float) -> bool:
+    return fd <= FD_BAR * reference_fd and draws_every_class(class_coverage)
 
 
 def works(sigma: float, class_coverage: float, threshold: float = WORKS_SIGMA) -> bool:

@@ -32,20 +32,21 @@ process wants, and why a library import must not do it.
 It also keeps what XLA compiles on disk, JAX's persistent compilation cache, so that the next process
 compiling the same program loads it instead: every `gan_lab train`, `--resume`, `eval` and `sample`
 compiles its model's programs again, and a study or learning curve starts hundreds of such processes
-or legs. A 20-step `gan_lab train dcgan --dataset mnist --width 0.5` took 22.0 s from a cold cache and
-9.7 s from a warm one on the AMD EPYC (the first run fills the cache; measured under background load,
-so as a ratio only). The executable loaded is the one the same compilation made, so results are the
-same bits. The cache is `$GAN_LAB_COMPILE_CACHE` (a directory; `0` turns it off), else
-~/.cache/gan_lab/xla (under $XDG_CACHE_HOME where set), in a subdirectory per CPU model: code compiled
-for one CPU's instructions is never loaded on another that shares the home directory. JAX keeps it
+or legs. A 20-step `gan_lab train dcgan --dataset mnist --width 0.5` starts 2.27x faster from a warm
+cache than from a cold one on the AMD EPYC (`python experiments/compile_cache.py`,
+experiments/results/compile_cache-amd.md). The executable loaded is the one the same compilation made,
+so results are the same bits. The cache is `$GAN_LAB_COMPILE_CACHE` (a directory; `0` turns it off),
+else ~/.cache/gan_lab/xla (under $XDG_CACHE_HOME where set), in a subdirectory per machine_key(): code
+compiled for one CPU's instructions is never loaded on another that shares the home directory. JAX keeps it
 under COMPILE_CACHE_MAX_BYTES, dropping the least recently used programs. A JAX_COMPILATION_CACHE_DIR
 the user set wins. Scripts that time compilation (experiments/bench.py) call
-configure(compile_cache=False).
+configure(compile_cache=False), which turns any cache off.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import platform
 import re
@@ -121,6 +122,7 @@ def backend_started() -> bool:
 
 
 COMPILE_CACHE_ENV = "GAN_LAB_COMPILE_CACHE"
+COMPILE_CACHE_OFF = ("0", "off", "false", "no")  # its values that turn the cache off
 COMPILE_CACHE_MAX_BYTES = 2 * 2**30  # a model's programs take a few MB: room for every model, many times over
 
 
@@ -142,22 +144,39 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lab"
 
 
+def machine_key() -> str:
+    """This machine's compiled code's directory name: its CPU model, readable, and a hash of what decides
+    the instructions XLA may emit (architecture, vendor, family, model, the flags line). JAX's own cache
+    key names only the platform ("cpu"), and two machines that report one model name ("AMD EPYC") can
+    differ in instruction sets."""
+    readable = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")[:40] or "cpu"
+    identity = "|".join([platform.machine(), cpu_model(), *(cpu_field(f) for f in ("vendor_id", "cpu family", "model", "flags"))])
+    return f"{readable}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
 def compile_cache_dir() -> Path | None:
-    """Where this machine's compiled programs are kept (None: GAN_LAB_COMPILE_CACHE=0): one directory
-    per CPU model and architecture under $GAN_LAB_COMPILE_CACHE, else under the user cache."""
+    """Where this machine's compiled programs are kept (None: GAN_LAB_COMPILE_CACHE is 0, off, false or
+    no): a directory per machine_key() under $GAN_LAB_COMPILE_CACHE (made absolute, so that child
+    processes elsewhere find the same one), else under the user cache."""
     root = os.environ.get(COMPILE_CACHE_ENV, "").strip()
-    if root == "0":
+    if root.lower() in COMPILE_CACHE_OFF:
         return None
-    machine = re.sub(r"[^a-z0-9]+", "-", f"{platform.machine()} {cpu_model()}".lower()).strip("-")[:80]
-    return (Path(root).expanduser() if root else user_cache_dir() / "xla") / (machine or "unknown")
+    return (Path(root).expanduser().absolute() if root else user_cache_dir() / "xla") / machine_key()
 
 
 def keep_compiled_programs() -> str | None:
-    """Point JAX's persistent compilation cache at compile_cache_dir() (through the environment, read
+    """Point JAX's persistent compilation cache at compile_cache_dir(), through the environment (read
     when JAX is imported); the directory in use, or None (turned off, or not writable: the program runs
-    without it). A JAX_COMPILATION_CACHE_DIR already set wins."""
+    without it). A cache directory the user set (JAX_COMPILATION_CACHE_DIR, or in JAX's config before
+    this) wins, with the user's other cache settings."""
+    import_time = "jax" not in sys.modules
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    if not import_time:
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:
+            return jax.config.jax_compilation_cache_dir
     directory = compile_cache_dir()
     if directory is None:
         return None
@@ -169,18 +188,24 @@ def keep_compiled_programs() -> str | None:
         return None
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILE_CACHE_MAX_BYTES))
-    # JAX keeps only programs that took over 1 s to compile; the many that take less (sampling, init,
-    # the evaluator) are half of a run's start: cold to warm, 22.0 to 9.7 s with every program kept,
-    # to 12.2 s with those over 0.1 s, 16 s with JAX's 1 s (the 20-step run above; ~1 MB on disk).
+    # JAX keeps only programs that took over a second to compile by default; most of a run's programs
+    # (sampling, initialisation, the evaluator's) take less, and together they are much of its start.
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    if "jax" in sys.modules:  # imported before the program opted in: JAX read its environment already
-        import jax
-
+    if not import_time:  # JAX read its environment already; its cache starts at the first compilation
         jax.config.update("jax_compilation_cache_dir", str(directory))
         jax.config.update("jax_compilation_cache_max_size", int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
         jax.config.update("jax_persistent_cache_min_compile_time_secs",
                           float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
     return str(directory)
+
+
+def compile_every_program() -> None:
+    """JAX's persistent compilation cache off, whoever set it: for programs that time compilation."""
+    os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+    if "jax" in sys.modules:
+        import jax
+
+        jax.config.update("jax_enable_compilation_cache", False)
 
 
 # What configure() applied, saved with every run; empty until a program opts in.
@@ -191,8 +216,8 @@ def configure(compile_cache: bool = True) -> dict:
     """Apply the settings (idempotent); returns what was applied, for run metadata and the benchmark.
     An invalid GAN_LAB_CPU_TUNING applies nothing and is reported in APPLIED["error"] (the CLI prints
     it in one line): a setting must not end a program that only asked for speed. compile_cache=False
-    leaves JAX's persistent compilation cache as it is (off, unless the user set it): for programs that
-    time compilation."""
+    turns JAX's persistent compilation cache off, even one the user set: for programs that time
+    compilation."""
     if APPLIED:
         return APPLIED
     level, error = tuning_request()
@@ -204,7 +229,13 @@ def configure(compile_cache: bool = True) -> dict:
         if backend_started():  # e.g. a notebook that ran JAX before opting in
             applied["xla_flags_effective"] = False
     applied["malloc_kept"] = "malloc" in level and keep_freed_memory()
-    applied["compile_cache"] = keep_compiled_programs() if compile_cache else os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if compile_cache:
+        applied["compile_cache"] = keep_compiled_programs()
+        if applied["compile_cache"] and backend_started():  # e.g. a notebook that compiled before opting in
+            applied["compile_cache_effective"] = False
+    else:
+        compile_every_program()
+        applied["compile_cache"] = None
     # Orbax logs every save and restore through absl at WARNING/INFO; the CLI reports what matters itself.
     from absl import logging as absl_logging
 
