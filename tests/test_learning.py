@@ -7,7 +7,9 @@ seeds and a control trained on shapeless images at this budget (experiments/resu
 the threshold is halfway between the worst seed's FD and the bar (the lower of the untrained model's
 FD and the control's), so a run that gets only half as far as the slowest seed still passes.
 Parametrized over the registry: a new model fails here until its check is measured, and a model whose
-defaults change fails until it is measured again."""
+defaults change fails until it is measured again. A model that does not learn at the suite's shape is
+checked at half width for up to an epoch (experiments/results/learning_check-wide.md), a minute or two a
+model, only where GAN_LAB_LEARNING_CHECK=wide; elsewhere it is skipped, naming why."""
 
 import json
 import sys
@@ -39,11 +41,12 @@ def test_a_short_run_at_the_defaults_learns_the_data(name, data_dir):
         # Measured, and unable to tell a working model from a broken one at this budget: its learning
         # curve at width 0.5 (experiments/results/learning_curves.md) is the evidence that it learns.
         pytest.skip(check["why"])
-    steps = check["steps"]
-    fd, _ = learning_check.measure(name, [steps], seed=0, data_dir=data_dir, initial=False)[steps]
+    steps, budget = check["steps"], learning_check.BUDGETS[check["budget"]][0]
+    fd, _ = learning_check.measure(name, [steps], seed=0, data_dir=data_dir, initial=False, budget=budget)[steps]
+    page = learning_check.results_paths(budget["dataset"], check["budget"])[1].relative_to(learning_check.ROOT)
     assert fd <= check["fd_threshold"], (
-        f"{name} no longer learns at its defaults: FD {fd:.0f} after {steps} steps, threshold {check['fd_threshold']} "
-        f"(experiments/results/learning_check.md)")
+        f"{name} no longer learns at its defaults: FD {fd:.0f} after {steps} steps at width {budget['width']}, "
+        f"threshold {check['fd_threshold']} ({page})")
 
 
 def test_an_unmeasured_model_or_one_whose_defaults_changed_is_told_what_to_run():
@@ -55,6 +58,26 @@ def test_an_unmeasured_model_or_one_whose_defaults_changed_is_told_what_to_run()
     with pytest.raises(LookupError, match=r"cgan has no measured learning check: run `python experiments/learning_check.py --models cgan`"):
         learning_check.the_check("cgan", {"models": {}})
     assert learning_check.the_check("cgan", kept)["fd_threshold"] > 0
+
+
+def test_a_model_that_cannot_learn_at_the_suites_shape_is_checked_at_half_width_where_asked(monkeypatch):
+    tiny = json.loads(learning_check.results_paths("mnist")[0].read_text())
+    assert learning_check.the_check("dcgan", tiny)["steps"] is None  # measured: it does not learn at the tiny shape
+    monkeypatch.delenv(learning_check.WIDE_ENV, raising=False)
+    assert "GAN_LAB_LEARNING_CHECK=wide" in learning_check.the_check("dcgan", tiny)["why"]
+    defaults = learning_check.defaults_of("dcgan", budget=learning_check.WIDE_BUDGET)
+    assert defaults["settings"]["width"] == 0.5 and defaults["batch_size"] == 64
+    seeds = {"0": [[1600.0, 0.1]] * 3, "469": [[1500.0, 0.2]] * 3, "703": [[600.0, 1.0], [700.0, 1.0], [650.0, 0.9]],
+             "937": [[300.0, 1.0]] * 3}
+    control = {"0": [1600.0, 0.1], "469": [1550.0, 0.1], "703": [1500.0, 0.1], "937": [1450.0, 0.1]}
+    wide = {"budget": learning_check.WIDE_BUDGET,
+            "models": {"dcgan": {"measured": seeds, "control": control, "defaults": defaults}}}
+    # The first point where every seed is at 0.7x the bar (the lower of 1600 and the control's 1500) or below.
+    assert learning_check.the_check("dcgan", tiny, wide) == {"steps": 703, "fd_threshold": 1100.0, "budget": "wide"}
+    monkeypatch.setenv(learning_check.WIDE_ENV, "wide")
+    with pytest.raises(LookupError, match=r"dcgan has no measured learning check at the wide budget: run "
+                                          r"`python experiments/learning_check.py --models dcgan --budget wide`"):
+        learning_check.the_check("dcgan", tiny, {"models": {}})
 
 
 def test_a_finished_learning_curve_is_kept_in_the_repository_and_restored_unless_its_defaults_changed(tmp_path, monkeypatch):
