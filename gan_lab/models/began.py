@@ -143,8 +143,8 @@ def began_parts(cfg) -> GANParts:
 @register("began", "BEGAN: autoencoder D, reconstruction error as TF's (L2 norm), equilibrium k, convergence logged",
           settings={"width": nets.WIDTH, "gamma": GAMMA, "lambda_k": LAMBDA_K,
                     "g_lr_scale": G_LR_SCALE, "d_norm": D_NORM, "reconstruction": RECONSTRUCTION},
-          shortfall="after 4 epochs at width 0.5 its FD is 3.6x dcgan's on MNIST (197.9) and 4.2x on Fashion-MNIST "
-                    "(186.9), every class drawn (seed-0 runs at the curves' setting; docs/models.md#defaults-that-learn)",
+          shortfall="after 4 epochs at width 0.5 its FD is 3.5x dcgan's on MNIST (191.9) and 3.2x on Fashion-MNIST "
+                    "(141.6), every class drawn (learning curves; docs/models.md#defaults-that-learn)",
           presets={"paper": {"gamma": 0.5, "lambda_k": 0.001, "lr": 1e-4, "reconstruction": "l1"}},
           gamma=1.0, lambda_k=0.002, lr=2e-4, reconstruction="l2-norm")
 def build(cfg):
