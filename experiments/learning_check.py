@@ -58,8 +58,8 @@ BUDGET = {"dataset": "mnist", "width": 0.125, "batch_size": 32, "images": 256, "
 CONTROL = "each image's pixels shuffled"
 # The models that cannot learn at BUDGET's shape are checked at WIDE_BUDGET: half width, batches of 64,
 # every MNIST training image, up to one epoch (the learning curves at this width show most GANs drawing
-# every class by then). A check there takes a minute or two, which the suite's 10 minutes cannot hold
-# for 8 models: those tests run only where GAN_LAB_LEARNING_CHECK=wide (wide_checks_requested()).
+# every class by then). A check there takes one to three and a half minutes in CI, which the suite's
+# 10 minutes cannot hold for 8 models: those tests run only where GAN_LAB_LEARNING_CHECK=wide.
 WIDE_BUDGET = {"dataset": "mnist", "width": 0.5, "batch_size": 64, "images": 60000, "samples": 1000}
 WIDE_LADDER = (469, 703, 937)
 BUDGETS = {"tiny": (BUDGET, STEP_LADDER), "wide": (WIDE_BUDGET, WIDE_LADDER)}

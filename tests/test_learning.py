@@ -8,8 +8,8 @@ the threshold is halfway between the worst seed's FD and the bar (the lower of t
 FD and the control's), so a run that gets only half as far as the slowest seed still passes.
 Parametrized over the registry: a new model fails here until its check is measured, and a model whose
 defaults change fails until it is measured again. A model that does not learn at the suite's shape is
-checked at half width for up to an epoch (experiments/results/learning_check-wide.md), a minute or two a
-model, only where GAN_LAB_LEARNING_CHECK=wide; elsewhere it is skipped, naming why."""
+checked at half width for up to an epoch (experiments/results/learning_check-wide.md), one to three and
+a half minutes a model, only where GAN_LAB_LEARNING_CHECK=wide; elsewhere it is skipped, naming why."""
 
 import json
 import sys
