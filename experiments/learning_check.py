@@ -112,8 +112,9 @@ def stale_models(kept: dict) -> list[str]:
                   if entry.get("defaults") != defaults_of(name, budget["dataset"], budget))
 
 
-def kept_measurements(budget: str = "tiny") -> dict:
-    path = results_paths(BUDGETS[budget][0]["dataset"], budget)[0]
+def kept_measurements(budget: str = "tiny", dataset: str | None = None) -> dict:
+    """What is measured at a budget on a dataset (default: the budget's), or nothing yet."""
+    path = results_paths(dataset or BUDGETS[budget][0]["dataset"], budget)[0]
     return json.loads(path.read_text()) if path.exists() else {"models": {}}
 
 
@@ -251,7 +252,7 @@ def main() -> None:
             name for name in registry.names() if name in tiny["models"] and "control" in tiny["models"][name]
             and choose(as_steps(tiny["models"][name]["measured"]), as_steps(tiny["models"][name]["control"]))["steps"] is None]
     measured_path, page = results_paths(args.dataset, args.budget)
-    kept = json.loads(measured_path.read_text()) if measured_path.exists() else {"models": {}}
+    kept = kept_measurements(args.budget, args.dataset)
     setting = {"budget": budget, "seeds": list(SEEDS), "ladder": list(ladder), "control": CONTROL}
     if any(kept.get(key) not in (value, None) for key, value in setting.items()):
         kept = {"models": {}}  # another budget: the old entries measured something else
