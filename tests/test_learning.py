@@ -81,6 +81,39 @@ def test_a_model_that_cannot_learn_at_the_suites_shape_is_checked_at_half_width_
         learning_check.the_check("dcgan", tiny, {"models": {}})
 
 
+def test_a_grown_ladder_measures_only_the_unsettled_models_points_and_only_from_the_same_runs(monkeypatch):
+    assert learning_check.is_prefix([469, 703, 937], learning_check.WIDE_LADDER)
+    assert not learning_check.is_prefix([469, 937], learning_check.WIDE_LADDER)
+    ladder = (469, 703, 937, 1406)
+    fd = {0: 1600.0, 469: 1500.0, 703: 1300.0, 937: 900.0, 1406: 500.0}  # every seed alike, the control stays at 1600
+    trained = []
+
+    def fake_measure(name, steps, seed=0, data_dir=None, control=False, initial=True, budget=None):
+        trained.append((name, tuple(steps), seed, control, initial))
+        return {step: ((1600.0 if control else fd[step]), 1.0) for step in steps}
+
+    monkeypatch.setattr(learning_check, "measure", fake_measure)
+    def measured_to_937():  # an entry measured on the ladder before it grew
+        return {"measured": {str(step): [[fd[step], 1.0]] * 3 for step in (0,) + ladder[:-1]},
+                "control": {str(step): [1600.0, 1.0] for step in (0,) + ladder[:-1]}, "seconds": 1.0, "control_seconds": 1.0}
+
+    unsettled = measured_to_937()
+    learning_check.extend_ladder("ebgan", unsettled, ladder, "wide", None, learning_check.WIDE_BUDGET)
+    # Each seed and the control trained again to the new point, scored on the way at the last kept one.
+    assert trained == [("ebgan", (937, 1406), seed, False, False) for seed in (0, 1, 2)] + [("ebgan", (937, 1406), 0, True, False)]
+    assert learning_check.choose(learning_check.as_steps(unsettled["measured"]),
+                                 learning_check.as_steps(unsettled["control"]), "wide")["steps"] == 1406
+    trained.clear()
+    settled = measured_to_937()
+    settled["measured"].update({"703": [[1000.0, 1.0]] * 3, "937": [[400.0, 1.0]] * 3})  # 0.7x the bar, then 0.5x
+    learning_check.extend_ladder("dcgan", settled, ladder, "wide", None, learning_check.WIDE_BUDGET)
+    assert trained == [] and "1406" not in settled["measured"]  # settled at 937: a later point cannot change it
+    measured_elsewhere = measured_to_937()
+    fd[937] = 950.0  # a rerun that does not reproduce the kept point: not one run, so refused
+    with pytest.raises(SystemExit, match=r"ebgan, seed 0: .* --models ebgan --again"):
+        learning_check.extend_ladder("ebgan", measured_elsewhere, ladder, "wide", None, learning_check.WIDE_BUDGET)
+
+
 def test_a_finished_learning_curve_is_kept_in_the_repository_and_restored_unless_its_defaults_changed(tmp_path, monkeypatch):
     import learning_curves
 
