@@ -68,6 +68,19 @@ def test_ebgan_g_loss_is_the_fakes_energy_plus_the_weighted_pull_away_term():
     assert float(metrics["pull_away"]) == pytest.approx(1 / 3, rel=1e-6)
 
 
+def test_a_batchnorm_d_reconstructs_every_collapsed_batch_alike_and_a_layernorm_d_does_not(real):
+    """Why ebgan's D has LayerNorm (models/ebgan.py): G's batch collapsed to copies of one image leaves
+    BatchNorm's normalised features at 0, so D's reconstruction is the same whatever that image is, and G
+    can sit on it; LayerNorm normalises each image alone, so D still sees which image it is."""
+    images, _ = real
+    one_image, another = (jnp.repeat(images[i : i + 1], 8, axis=0) for i in (0, 1))
+    for norm, alike in (("batch", True), ("layer", False)):
+        d = ebgan.AutoencoderD(0.25, rngs=nnx.Rngs(0), norm=norm)
+        first, second = d(one_image, train=True).images, d(another, train=True).images
+        assert bool(jnp.allclose(first, second, atol=1e-5)) is alike, norm
+        assert not jnp.allclose(d(one_image, train=True).embedding, d(another, train=True).embedding)  # the encoder sees it
+
+
 # BEGAN
 
 

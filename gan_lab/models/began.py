@@ -75,7 +75,7 @@ import jax.numpy as jnp
 from gan_lab import nets
 from gan_lab.config import Setting, around, one_of
 from gan_lab.models.adversarial import G_LR_SCALE, GANParts, adam_pair, build_model
-from gan_lab.models.ebgan import AutoencoderD
+from gan_lab.models.ebgan import D_NORM_HELP, AutoencoderD
 from gan_lab.registry import register
 
 GAMMA = Setting(0.5, "BEGAN: diversity ratio gamma = E[L(G(z))] / E[L(x)] that k steers to", minimum=0,
@@ -118,8 +118,7 @@ def uniform_latent(latent_dim: int):
     return sample_latent
 
 
-D_NORM = Setting("none", "BEGAN: the autoencoder D's normalisation: none (the paper's D has none) or batch "
-                 "(BatchNorm in its decoder, as EBGAN's D and the TF collection's)", choices=("none", "batch"),
+D_NORM = Setting("none", D_NORM_HELP, choices=("none", "batch"),
                  search=one_of("none", "batch"))
 
 
@@ -133,7 +132,7 @@ def began_parts(cfg) -> GANParts:
     d_loss, g_loss = began_losses(cfg.gamma, cfg.lambda_k, cfg.reconstruction)
     return GANParts(
         make_g=lambda rngs: nets.Generator(cfg.z_dim, cfg.width, rngs=rngs),
-        make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs, batch_norm=cfg.d_norm == "batch"),
+        make_d=lambda rngs: AutoencoderD(cfg.width, rngs=rngs, norm=cfg.d_norm),
         latent_dim=cfg.z_dim, d_loss=d_loss, g_loss=g_loss, g_tx=g_tx, d_tx=d_tx,
         sample_latent=uniform_latent(cfg.z_dim),
         init_extra=lambda: jnp.zeros((), jnp.float32),  # k_0 = 0
