@@ -120,11 +120,10 @@ def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs
     run_dir, path = curves_dir / job.name, curves_dir / job.name / CURVE_FILE
     points = json.loads(path.read_text()) if path.exists() else []
     cfg = study.job_config(job, {**training, "epochs": epochs})
-    if (run_dir / "config.json").exists():
-        changed = stale_fields(curves_dir, job, {**training, "epochs": epochs})
-        if changed:  # e.g. the model's defaults changed since: its points would not be this setting's
-            raise SystemExit(f"{run_dir} was trained with other settings ({', '.join(changed)}): remove it to "
-                             "draw its curve again")
+    # A run trained with other settings (e.g. the model's defaults changed since): its points are not this
+    # setting's, so it is moved aside to <job>.stale-<n>, nothing deleted, and the curve drawn again.
+    if study.set_aside_stale(curves_dir, [job], {**training, "epochs": epochs}):
+        points = []
     for fraction in epoch_fractions(epochs)[len(points):]:
         steps = step_at(cfg, fraction)
         study.train_job(curves_dir, job, {**training, "epochs": epochs, "steps": steps}, data_dir)
@@ -142,7 +141,8 @@ def run_curve(curves_dir: Path, model: str, dataset: str, training: dict, epochs
 
 
 def read_curves(curves_dir: Path) -> dict[tuple[str, str], list[dict]]:
-    return {job_of(path.parent.name): json.loads(path.read_text()) for path in sorted(curves_dir.glob(f"*/{CURVE_FILE}"))}
+    """Every curve's points, by (model, dataset); runs set aside (<job>.stale-<n>) are not curves."""
+    return {job_of(path.parent.name): json.loads(path.read_text()) for path in sorted(curves_dir.glob(f"*-seed0/{CURVE_FILE}"))}
 
 
 def plot(curves: dict, dataset: str, setting: str, path: Path) -> Path:

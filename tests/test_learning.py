@@ -8,8 +8,9 @@ the threshold is halfway between the worst seed's FD and the bar (the lower of t
 FD and the control's), so a run that gets only half as far as the slowest seed still passes.
 Parametrized over the registry: a new model fails here until its check is measured, and a model whose
 defaults change fails until it is measured again. A model that does not learn at the suite's shape is
-checked at half width for up to an epoch (experiments/results/learning_check-wide.md), one to three and
-a half minutes a model, only where GAN_LAB_LEARNING_CHECK=wide; elsewhere it is skipped, naming why."""
+checked at half width for up to four epochs (experiments/results/learning_check-wide.md; the 7 such models
+settle within one and a half), one to four minutes a model, only where GAN_LAB_LEARNING_CHECK=wide;
+elsewhere it is skipped, naming why."""
 
 import json
 import sys
@@ -58,6 +59,35 @@ def test_an_unmeasured_model_or_one_whose_defaults_changed_is_told_what_to_run()
     with pytest.raises(LookupError, match=r"cgan has no measured learning check: run `python experiments/learning_check.py --models cgan`"):
         learning_check.the_check("cgan", {"models": {}})
     assert learning_check.the_check("cgan", kept)["fd_threshold"] > 0
+
+
+def test_a_wide_measurement_trains_every_seed_side_by_side_only_until_its_check_is_settled(monkeypatch):
+    fd = {0: 1600.0, 469: 1500.0, 703: 1000.0, 937: 400.0, 1406: 300.0}  # 0.7x the bar at 703, 0.5x at 937
+    asked = []
+
+    def fake_legs(name, steps, seed=0, data_dir=None, control=False, initial=True, budget=None):
+        for step in [0, *steps]:
+            asked.append((seed, control, step))
+            yield step, ((1600.0 if control else fd[step]), 1.0)
+
+    monkeypatch.setattr(learning_check, "legs", fake_legs)
+    entry = learning_check.measure_until_settled("dcgan", list(fd)[1:], "wide")
+    assert list(entry["measured"]) == list(entry["control"]) == ["0", "469", "703", "937"]
+    assert max(step for _, _, step in asked) == 937  # 1406 never trained
+    assert learning_check.choose(learning_check.as_steps(entry["measured"]), learning_check.as_steps(entry["control"]),
+                                 "wide") == {"steps": 937, "fd_threshold": 1000.0}
+
+
+def test_a_setting_declared_after_a_measurement_counts_as_the_value_it_was_measured_with():
+    kept = json.loads(learning_check.results_paths("mnist")[0].read_text())
+    budget = kept["budget"]
+    for model, name in (("ebgan", "d_norm"), ("began", "reconstruction")):
+        setting = registry.get(model).settings[name]
+        entry = json.loads(json.dumps(kept["models"][model]))
+        entry["defaults"]["settings"].pop(name, None)  # as measured before the model declared it
+        today = learning_check.defaults_of(model, budget["dataset"], budget)["settings"][name]
+        assert model not in learning_check.stale_models(kept)  # measured with today's defaults, so only `name` can differ
+        assert learning_check.measured_with_todays_defaults(model, entry, budget["dataset"], budget) == (setting.absent == today)
 
 
 def test_a_model_that_cannot_learn_at_the_suites_shape_is_checked_at_half_width_where_asked(monkeypatch):
