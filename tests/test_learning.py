@@ -32,22 +32,47 @@ def test_the_check_trains_at_the_suites_own_shape():
     assert (budget["width"], budget["batch_size"], budget["images"]) == (TINY["width"], TINY["batch_size"], TINY_SUBSET)
 
 
-@pytest.mark.parametrize("name", registry.names())
-def test_a_short_run_at_the_defaults_learns_the_data(name, data_dir):
+def measured_check(name: str) -> dict:
     try:
-        check = learning_check.the_check(name)
+        return learning_check.the_check(name)
     except LookupError as missing:
         pytest.fail(str(missing), pytrace=False)
-    if check["steps"] is None:
-        # Measured, and unable to tell a working model from a broken one at this budget: its learning
-        # curve at width 0.5 (experiments/results/learning_curves.md) is the evidence that it learns.
-        pytest.skip(check["why"])
+
+
+def check_learns(name: str, check: dict, data_dir) -> None:
     steps, budget = check["steps"], learning_check.BUDGETS[check["budget"]][0]
     fd, _ = learning_check.measure(name, [steps], seed=0, data_dir=data_dir, initial=False, budget=budget)[steps]
     page = learning_check.results_paths(budget["dataset"], check["budget"])[1].relative_to(learning_check.ROOT)
     assert fd <= check["fd_threshold"], (
         f"{name} no longer learns at its defaults: FD {fd:.0f} after {steps} steps at width {budget['width']}, "
         f"threshold {check['fd_threshold']} ({page})")
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_a_short_run_at_the_defaults_learns_the_data(name, data_dir):
+    """At the suite's tiny shape, the models that learn there."""
+    check = measured_check(name)
+    if check["steps"] is None:
+        # Measured, and unable to tell a working model from a broken one at this budget: its learning
+        # curve at width 0.5 (experiments/results/learning_curves.md) is the evidence that it learns.
+        pytest.skip(check["why"])
+    if check["budget"] != "tiny":
+        pytest.skip(f"{name} is checked at half width: test_a_half_width_run_at_the_defaults_learns_the_data")
+    check_learns(name, check, data_dir)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_a_half_width_run_at_the_defaults_learns_the_data(name, data_dir):
+    """At half width, the models that do not learn at the suite's shape: CI's second test command
+    (`GAN_LAB_LEARNING_CHECK=wide ... -k half_width`), one to four minutes a model."""
+    if not learning_check.wide_checks_requested():
+        pytest.skip(f"runs where {learning_check.WIDE_ENV}=wide (CI's second test command)")
+    check = measured_check(name)
+    if check["budget"] != "wide":
+        pytest.skip(f"{name} is checked at the suite's shape: test_a_short_run_at_the_defaults_learns_the_data")
+    if check["steps"] is None:
+        pytest.skip(check["why"])
+    check_learns(name, check, data_dir)
 
 
 def test_an_unmeasured_model_or_one_whose_defaults_changed_is_told_what_to_run():
