@@ -100,7 +100,7 @@ class Reconstruction(NamedTuple):
 
 
 class AutoencoderD(nnx.Module):
-    """x (B, 28, 28, 1) -> conv 64-ReLU -> FC 32 (embedding) -> FC 64*14*14[-BN]-ReLU -> deconv 1.
+    """x (B, 28, 28, 1) -> conv 64-ReLU -> FC 32 (embedding) -> FC 64*14*14[-norm]-ReLU -> deconv 1.
 
     The collections' EBGAN/BEGAN D. norm: the decoder's normalisation, "batch" (theirs), "layer" or "none"
     (BEGAN's D).
